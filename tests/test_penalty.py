@@ -1,0 +1,436 @@
+"""Oracles for gluon_wgan.penalty: finite differences in float64, first-order autograd, PyTorch.
+
+The penalty's parameter gradient is the quantity MXNet 1.9.1's autograd.grad(create_graph=True)
+gets wrong (docs/gradient_penalty.md), so every parameter of every layer is checked against
+central finite differences, not only the penalty's value.
+"""
+import subprocess
+import sys
+import textwrap
+
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import autograd, nd
+from mxnet.gluon import nn
+
+from gluon_wgan.models import DCGANCritic, MLPCritic
+from gluon_wgan.models.layers import ChannelLayerNorm, ReLU
+from gluon_wgan.penalty import (check_penalty_support, explicit_input_grad, fold_copy_grads_,
+                                gradient_penalty, interpolate)
+
+FD_STEP = 1e-6
+FD_RTOL = 1e-4
+FD_ATOL = 1e-8   # only matters where the true gradient is 0 (biases before a ReLU/LeakyReLU)
+
+CRITICS = {
+    "conv-layer-bias-extra": dict(image_size=16, ndf=4, nc=3, n_extra_layers=1, norm="layer",
+                                  use_bias=True),
+    "conv-layer-nobias": dict(image_size=16, ndf=4, nc=2, norm="layer", use_bias=False),
+    "conv-none-bias": dict(image_size=16, ndf=4, nc=3, norm="none", use_bias=True),
+    "conv-none-nobias-extra-32": dict(image_size=32, ndf=2, nc=1, n_extra_layers=1, norm="none"),
+    "mlp-toy": dict(in_shape=(2,), hidden=16, n_hidden=3),
+    "mlp-image": dict(in_shape=(2, 4, 4), hidden=8, n_hidden=2),
+}
+
+
+def make_critic(spec, dtype="float64", seed=0, ctx=None):
+    """A critic with random parameters scaled so that ||grad D|| is of order 1 (the interesting
+    regime for the penalty), normalization gains and shifts away from 1 and 0."""
+    spec = dict(spec)
+    critic = MLPCritic(**spec) if "in_shape" in spec else DCGANCritic(**spec)
+    critic.initialize(mx.init.Zero(), ctx=ctx)
+    critic.cast(dtype)
+    rng = np.random.RandomState(seed)
+    for name, param in sorted(critic.collect_params().items()):
+        if name.endswith("weight"):
+            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
+        elif name.endswith("gamma"):
+            value = 1 + 0.3 * rng.normal(size=param.shape)
+        else:
+            value = 0.3 * rng.normal(size=param.shape)
+        param.set_data(nd.array(value, dtype=dtype))
+    return critic
+
+
+def input_shape(spec, n):
+    if "in_shape" in spec:
+        return (n,) + tuple(spec["in_shape"])
+    return (n, spec["nc"], spec["image_size"], spec["image_size"])
+
+
+def batch(spec, n, dtype="float64", seed=1, ctx=mx.cpu()):
+    rng = np.random.RandomState(seed)
+    shape = input_shape(spec, n)
+    real, fake = (nd.array(rng.normal(size=shape), dtype=dtype, ctx=ctx) for _ in range(2))
+    alpha = nd.array(rng.uniform(size=n), dtype=dtype, ctx=ctx)
+    return real, fake, alpha
+
+
+def penalty_grads(critic, real, fake, alpha, **kwargs):
+    """Penalty value and {parameter name: gradient} after backward() and fold_copy_grads_()."""
+    with autograd.record():
+        gp = gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha, **kwargs)
+    gp.backward()
+    fold_copy_grads_(critic)
+    grads = {name: p.grad().asnumpy() for name, p in critic.collect_params().items()}
+    return gp.asnumpy(), grads
+
+
+def fd_errors(critic, real, fake, alpha, grads, per_param=4, seed=2):
+    """(max relative error, max |fd| of each weight): central differences at sampled entries.
+
+    Fails (assert) on any sampled entry with |analytic - fd| > FD_RTOL * |fd| + FD_ATOL.
+    """
+    rng = np.random.RandomState(seed)
+    worst, weight_scale = 0.0, {}
+
+    def value():
+        return gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha).asnumpy()[0]
+
+    for name, param in sorted(critic.collect_params().items()):
+        data = param.data()
+        # The largest analytic entry, and random others.
+        largest = np.argmax(np.abs(grads[name]))
+        others = np.setdiff1d(np.arange(data.size), [largest])
+        picks = np.concatenate([[largest], rng.choice(others, size=min(per_param, data.size) - 1,
+                                                      replace=False)])
+        fd = np.empty(len(picks))
+        for j, flat in enumerate(picks):
+            idx = np.unravel_index(flat, data.shape)
+            saved = data[idx].asscalar()
+            data[idx] = saved + FD_STEP
+            plus = value()
+            data[idx] = saved - FD_STEP
+            minus = value()
+            data[idx] = saved
+            fd[j] = (plus - minus) / (2 * FD_STEP)
+        analytic = grads[name].reshape(-1)[picks]
+        np.testing.assert_allclose(analytic, fd, rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)
+        big = np.abs(fd) > 1e-6
+        if big.any():
+            worst = max(worst, np.max(np.abs(analytic - fd)[big] / np.abs(fd)[big]))
+        if name.endswith("weight"):
+            weight_scale[name] = np.abs(fd[0])
+    return worst, weight_scale
+
+
+@pytest.mark.parametrize("name", sorted(CRITICS))
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_penalty_grads_match_finite_differences(name, hybridize):
+    spec = CRITICS[name]
+    critic = make_critic(spec)
+    if hybridize:
+        critic.hybridize()
+    real, fake, alpha = batch(spec, 4)
+    gp, grads = penalty_grads(critic, real, fake, alpha)
+    worst, weight_scale = fd_errors(critic, real, fake, alpha, grads)
+    assert worst < FD_RTOL
+    # Not vacuous: every layer's weight moves the penalty (autograd.grad gives 0 for later layers).
+    assert min(weight_scale.values()) > 1e-3, weight_scale
+
+
+def test_finite_difference_check_catches_autograd_path():
+    """The FD check fails on the textbook path: the oracle can tell right from wrong."""
+    spec = CRITICS["mlp-toy"]
+    critic = make_critic(spec)
+    real, fake, alpha = batch(spec, 4)
+    _, grads = penalty_grads(critic, real, fake, alpha, path="autograd")
+    with pytest.raises(AssertionError):
+        fd_errors(critic, real, fake, alpha, grads)
+
+
+def test_autograd_path_mxnet_defect_pinned():
+    """MXNet 1.9.1: autograd.grad(create_graph=True) through Dense + relu gets the value and the
+    first layer right and returns exactly 0 for later weights. If this starts failing, MXNet
+    changed: re-measure before letting path='auto' use autograd.grad."""
+    spec = CRITICS["mlp-toy"]
+    critic = make_critic(spec)
+    real, fake, alpha = batch(spec, 4)
+    gp_auto, grads_auto = penalty_grads(critic, real, fake, alpha, path="autograd")
+    gp, grads = penalty_grads(critic, real, fake, alpha)
+    np.testing.assert_allclose(gp_auto, gp, rtol=1e-12)
+    first, *later = [n for n in sorted(grads) if n.endswith("weight")]
+    np.testing.assert_allclose(grads_auto[first], grads[first], rtol=1e-10, atol=1e-14)
+    for name in later:
+        assert np.abs(grads[name]).max() > 1e-2
+        assert np.abs(grads_auto[name]).max() == 0.0
+
+
+@pytest.mark.parametrize("name", ["conv-layer-bias-extra", "conv-none-bias", "mlp-image"])
+def test_float32_agrees_with_float64(name):
+    spec = CRITICS[name]
+    critic = make_critic(spec, seed=3)
+    real, fake, alpha = batch(spec, 8, seed=4)
+    gp64, grads64 = penalty_grads(critic, real, fake, alpha)
+    critic.cast("float32")
+    gp32, grads32 = penalty_grads(critic, *(a.astype("float32") for a in (real, fake, alpha)))
+    np.testing.assert_allclose(gp32, gp64, rtol=1e-5)
+    for key, g64 in grads64.items():
+        # float32 rounding is relative to the size of the whole gradient, not of each entry.
+        np.testing.assert_allclose(grads32[key], g64, rtol=1e-4, atol=1e-5 * np.abs(g64).max(),
+                                   err_msg=key)
+
+
+def first_order_input_grad(critic, x):
+    x = x.copy()
+    x.attach_grad()
+    with autograd.record():
+        score = critic(x)
+    score.backward()
+    return x.grad.asnumpy()
+
+
+@pytest.mark.parametrize("image_size,ndf,n", [(16, 4, 1), (32, 4, 3), (64, 2, 2), (128, 1, 2)])
+@pytest.mark.parametrize("norm", ["layer", "none"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_explicit_input_grad_equals_first_order_autograd(image_size, ndf, n, norm, dtype):
+    spec = dict(image_size=image_size, ndf=ndf, nc=3, norm=norm, use_bias=True,
+                n_extra_layers=int(image_size == 32))
+    critic = make_critic(spec, dtype=dtype)
+    critic.hybridize()
+    x, _, _ = batch(spec, n, dtype=dtype)
+    critic(x).wait_to_read()   # inference-mode forward first: MKL-DNN may re-lay the weights out
+    expected = first_order_input_grad(critic, x)
+    got = explicit_input_grad(critic, x).asnumpy()
+    # float64 with layer norm: the reference's activations come from MXNet's LeakyReLU forward,
+    # which is only float32-accurate (docs/examples/leaky_relu_float64.py); without layer norm
+    # the activations enter through masks only and the two agree to rounding.
+    rtol = {"float32": 1e-4, "float64": 1e-7 if norm == "layer" else 1e-12}[dtype]
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("name", ["mlp-toy", "mlp-image"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_explicit_input_grad_equals_first_order_autograd_mlp(name, dtype):
+    critic = make_critic(CRITICS[name], dtype=dtype)
+    critic.hybridize()
+    x, _, _ = batch(CRITICS[name], 5, dtype=dtype)
+    critic(x).wait_to_read()   # inference-mode forward first: MKL-DNN may re-lay the weights out
+    expected = first_order_input_grad(critic, x)
+    rtol = 1e-10 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(explicit_input_grad(critic, x).asnumpy(), expected, rtol=rtol,
+                               atol=rtol * np.abs(expected).max())
+
+
+def test_penalty_value_and_norms_per_sample_over_all_axes():
+    """Norm over (C, H, W) of each sample, mean over samples: the value from numpy and first-order
+    autograd. Fails for a norm over the channel axis only, or over the whole batch."""
+    spec = CRITICS["conv-none-bias"]   # no layer norm: MXNet's own float64 forward is exact here
+    critic = make_critic(spec)
+    real, fake, alpha = batch(spec, 5)
+    gp, norms = gradient_penalty(critic, real, fake, weight=3.0, alpha=alpha, return_norms=True)
+    a = alpha.asnumpy().reshape(-1, 1, 1, 1)
+    x_hat = a * real.asnumpy() + (1 - a) * fake.asnumpy()
+    grad = first_order_input_grad(critic, nd.array(x_hat, dtype="float64"))
+    expected_norms = np.sqrt((grad ** 2).sum(axis=(1, 2, 3)))
+    assert norms.shape == (5,)
+    np.testing.assert_allclose(norms.asnumpy(), expected_norms, rtol=1e-10)
+    np.testing.assert_allclose(gp.asnumpy(), [3.0 * np.mean((expected_norms - 1) ** 2)], rtol=1e-10)
+
+
+def test_interpolate_one_alpha_per_sample():
+    """Each x_hat_i lies on the segment [fake_i, real_i] with its own alpha_i. N equals the image
+    width so that a (N,) alpha broadcast against the last axis would not raise, only be wrong."""
+    real, fake, alpha = batch(dict(nc=3, image_size=16), 16)
+    x_hat = interpolate(real, fake, alpha).asnumpy()
+    a = alpha.asnumpy().reshape(-1, 1, 1, 1)
+    np.testing.assert_allclose(x_hat, a * real.asnumpy() + (1 - a) * fake.asnumpy(), rtol=1e-12,
+                               atol=1e-15)
+
+    mx.random.seed(5)
+    x_hat = interpolate(real, fake).asnumpy()
+    ratio = (x_hat - fake.asnumpy()) / (real.asnumpy() - fake.asnumpy())
+    per_sample = ratio.reshape(16, -1)
+    np.testing.assert_allclose(per_sample, per_sample[:, :1] * np.ones_like(per_sample), rtol=1e-8)
+    assert np.all((per_sample[:, 0] >= 0) & (per_sample[:, 0] <= 1))
+    assert np.unique(per_sample[:, 0]).size == 16
+
+
+def test_penalty_draws_alpha_through_interpolate():
+    spec = CRITICS["conv-none-bias"]
+    critic = make_critic(spec)
+    real, fake, _ = batch(spec, 4)
+    mx.random.seed(11)
+    gp = gradient_penalty(critic, real, fake, weight=10.0)
+    mx.random.seed(11)
+    grad = explicit_input_grad(critic, interpolate(real, fake)).asnumpy()
+    norms = np.sqrt((grad ** 2).reshape(4, -1).sum(axis=1))
+    np.testing.assert_allclose(gp.asnumpy(), [10.0 * np.mean((norms - 1) ** 2)], rtol=1e-10)
+
+
+@pytest.mark.parametrize("shape", [(4, 1, 1, 1), (4, 3, 16, 16), (1,), (16,)])
+def test_alpha_not_per_sample_is_refused(shape):
+    real, fake, _ = batch(dict(nc=3, image_size=16), 4)
+    with pytest.raises(ValueError, match="one coefficient per sample"):
+        interpolate(real, fake, nd.ones(shape, dtype="float64"))
+
+
+def test_no_gradient_reaches_fake_or_real():
+    spec = CRITICS["conv-none-bias"]
+    critic = make_critic(spec)
+    real, fake, alpha = batch(spec, 3)
+    for a in (real, fake):
+        a.attach_grad()
+    with autograd.record():
+        gp = gradient_penalty(critic, real * 1, fake * 1, alpha=alpha)
+    gp.backward()
+    fold_copy_grads_(critic)
+    assert np.abs(real.grad.asnumpy()).max() == 0 and np.abs(fake.grad.asnumpy()).max() == 0
+
+
+def test_fold_is_a_no_op_without_a_new_penalty():
+    spec = CRITICS["conv-layer-bias-extra"]
+    critic = make_critic(spec)
+    fold_copy_grads_(critic)                       # nothing recorded yet
+    real, fake, alpha = batch(spec, 3)
+    _, grads = penalty_grads(critic, real, fake, alpha)
+    fold_copy_grads_(critic)                       # second fold after one backward
+    for name, p in critic.collect_params().items():
+        np.testing.assert_array_equal(p.grad().asnumpy(), grads[name])
+
+
+def test_penalty_per_context():
+    """Two contexts, one record, one backward each: each context's gradient is its half's."""
+    spec = CRITICS["conv-layer-bias-extra"]
+    ctxs = [mx.cpu(0), mx.cpu(1)]
+    critic = make_critic(spec, ctx=ctxs)
+    real, fake, alpha = batch(spec, 6)
+    halves = [slice(0, 3), slice(3, 6)]
+    with autograd.record():
+        losses = [gradient_penalty(critic, real[s].as_in_context(c), fake[s].as_in_context(c),
+                                   alpha=alpha[s].as_in_context(c)) for s, c in zip(halves, ctxs)]
+    autograd.backward(losses)
+    fold_copy_grads_(critic)
+    got = [{n: p.grad(c).asnumpy() for n, p in critic.collect_params().items()} for c in ctxs]
+    reference = make_critic(spec)
+    for s, grads in zip(halves, got):
+        _, expected = penalty_grads(reference, real[s], fake[s], alpha[s])
+        for name, g in expected.items():
+            key = name.replace(reference.prefix, critic.prefix, 1)
+            np.testing.assert_allclose(grads[key], g, rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_batchnorm_critic_is_refused_by_name():
+    critic = DCGANCritic(16, ndf=4, norm="batch")
+    bn_name = next(layer.name for layer in critic.body if isinstance(layer, nn.BatchNorm))
+    with pytest.raises(ValueError, match=rf"{bn_name}.*norm='layer' or norm='none'"):
+        check_penalty_support(critic)
+    critic.initialize()
+    real, fake, _ = batch(dict(nc=3, image_size=16), 2, dtype="float32")
+    with pytest.raises(ValueError, match=bn_name):
+        gradient_penalty(critic, real, fake)
+
+
+@pytest.mark.parametrize("layer", [nn.Activation("relu"), nn.Dense(4, activation="relu"),
+                                   nn.Dense(4, flatten=False), nn.Conv2D(4, 3, dilation=2),
+                                   nn.BatchNorm(), nn.AvgPool2D()])
+def test_unsupported_layers_are_refused_by_name(layer):
+    critic = MLPCritic(in_shape=(2,), hidden=4, n_hidden=1)
+    critic.body.add(layer)
+    with pytest.raises(ValueError, match=layer.name):
+        check_penalty_support(critic)
+
+
+def test_unknown_critic_class_is_refused():
+    class ScaledCritic(MLPCritic):
+        def hybrid_forward(self, F, x):
+            return 2 * super().hybrid_forward(F, x)
+
+    with pytest.raises(ValueError, match="ScaledCritic"):
+        check_penalty_support(ScaledCritic(in_shape=(2,)))
+
+
+@pytest.mark.parametrize("name", ["conv-layer-bias-extra", "conv-none-nobias-extra-32"])
+def test_supported_critics_pass_the_check(name):
+    check_penalty_support(make_critic(CRITICS[name]))
+
+
+def test_runs_with_mkldnn_in_a_subprocess():
+    """float32 with MKL-DNN (the default here), hybridized critic, full step: must not crash, and
+    agree with the same step in float64 (no MKL-DNN kernels). A crash is a segfault, hence the
+    subprocess."""
+    script = textwrap.dedent("""
+        import mxnet as mx, numpy as np
+        from mxnet import autograd, gluon, nd
+        from gluon_wgan.models import DCGANCritic, DCGANInit
+        from gluon_wgan.penalty import gradient_penalty, fold_copy_grads_
+        assert mx.runtime.Features().is_enabled("MKLDNN")
+        grads = {}
+        for dtype in ("float64", "float32"):
+            mx.random.seed(0)
+            critic = DCGANCritic(32, ndf=8, nc=3, n_extra_layers=1, norm="layer", use_bias=True)
+            critic.initialize(DCGANInit(0.1))
+            critic.cast(dtype)
+            critic.hybridize()
+            trainer = gluon.Trainer(critic.collect_params(), "adam", {"learning_rate": 1e-4})
+            x = nd.random.normal(shape=(2, 8, 3, 32, 32)).astype(dtype)
+            alpha = nd.random.uniform(shape=(8,)).astype(dtype)
+            for step in range(2):   # the second step runs on weights the first one updated
+                with autograd.record():
+                    loss = (critic(x[1]).mean() - critic(x[0]).mean()
+                            + gradient_penalty(critic, x[0], x[1], alpha=alpha))
+                loss.backward()
+                fold_copy_grads_(critic)
+                if step == 0:
+                    grads[dtype] = np.concatenate([p.grad().asnumpy().ravel()
+                                                   for p in critic.collect_params().values()])
+                trainer.step(1)
+            nd.waitall()
+        err = np.abs(grads["float32"] - grads["float64"]).max() / np.abs(grads["float64"]).max()
+        print("max relative difference", err)
+        assert err < 1e-4, err
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", ["conv-layer-bias-extra", "conv-none-bias", "mlp-image"])
+def test_matches_pytorch_double_backprop(name):
+    """Oracle: the same critic and weights in PyTorch, penalty by create_graph=True."""
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    spec = CRITICS[name]
+    critic = make_critic(spec)
+    real, fake, alpha = batch(spec, 4)
+    gp, grads = penalty_grads(critic, real, fake, alpha)
+
+    params = {n: torch.tensor(p.data().asnumpy(), requires_grad=True)
+              for n, p in critic.collect_params().items()}
+
+    def get(param):
+        return None if param is None else params[param.name]
+
+    def torch_critic(h):
+        for layer in critic.body:
+            if isinstance(layer, nn.Conv2D):
+                kw = layer._kwargs
+                h = functional.conv2d(h, get(layer.weight), get(layer.bias), stride=kw["stride"],
+                                      padding=kw["pad"])
+            elif isinstance(layer, nn.Dense):
+                h = functional.linear(h.flatten(1), get(layer.weight), get(layer.bias))
+            elif isinstance(layer, nn.LeakyReLU):
+                # The slope MXNet applies is the C float float32(0.2), see penalty._leaky_relu.
+                h = functional.leaky_relu(h, float(np.float32(layer._alpha)))
+            elif isinstance(layer, ReLU):
+                h = functional.relu(h)
+            else:
+                assert isinstance(layer, ChannelLayerNorm)
+                mean = h.mean(dim=(1, 2, 3), keepdim=True)
+                var = ((h - mean) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+                h = ((h - mean) / torch.sqrt(var + layer.epsilon) * get(layer.gamma).view(1, -1, 1, 1)
+                     + get(layer.beta).view(1, -1, 1, 1))
+        return h.reshape(-1)
+
+    a = torch.tensor(alpha.asnumpy()).view((-1,) + (1,) * (real.ndim - 1))
+    x_hat = (a * torch.tensor(real.asnumpy()) + (1 - a) * torch.tensor(fake.asnumpy()))
+    x_hat.requires_grad_(True)
+    (g,) = torch.autograd.grad(torch_critic(x_hat).sum(), x_hat, create_graph=True)
+    expected = 10.0 * ((g.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    expected.backward()
+    np.testing.assert_allclose(gp, [expected.item()], rtol=1e-10)
+    for key, p in params.items():
+        # None: the penalty does not depend on it at all (the last layer's bias).
+        expected = np.zeros(p.shape) if p.grad is None else p.grad.numpy()
+        np.testing.assert_allclose(grads[key], expected, rtol=1e-8,
+                                   atol=1e-12 * max(np.abs(expected).max(), 1.0), err_msg=key)
