@@ -1,0 +1,196 @@
+"""BatchStream: an endless, seeded, resumable stream of image batches that survives bad records.
+
+Batch k is a pure function of (seed, k, dataset): sample position p = k * batch_size + j lies in epoch
+e = p // n at offset p % n of the permutation drawn from ``default_rng([seed, e])``. A record that
+fails to decode is replaced by a record drawn from ``default_rng([seed, index, attempt, ...])``, so the
+replacement too is the same in every run and with any number of workers. Resuming is therefore
+``BatchStream(..., start=saved_position)``, with no state beyond one integer.
+"""
+import logging
+
+import numpy as np
+
+from .transforms import BadRecord
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 100  # bad records in a row before the data is declared unreadable
+MAX_LOGGED = 100    # distinct bad records named in the log and kept in `bad_records`
+_REPLACE = 0x5EED
+
+
+def epoch_permutation(seed, epoch, n):
+    """The order of the `n` records in `epoch`: a permutation of range(n) seeded by (seed, epoch)."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_indices(n, batch_size, seed, k, _cache=None):
+    """Dataset indices of batch `k` (a list of `batch_size` ints); batches run across epoch ends."""
+    positions = np.arange(k * batch_size, (k + 1) * batch_size, dtype=np.int64)
+    epochs = positions // n
+    out = np.empty(batch_size, dtype=np.int64)
+    for epoch in np.unique(epochs):
+        epoch = int(epoch)
+        if _cache is not None and epoch in _cache:
+            perm = _cache[epoch]
+        else:
+            perm = epoch_permutation(seed, epoch, n)
+            if _cache is not None:
+                _cache.clear()  # one epoch's permutation at a time: 3 M records = 24 MB
+                _cache[epoch] = perm
+        mask = epochs == epoch
+        out[mask] = perm[positions[mask] % n]
+    return out.tolist()
+
+
+def replacement(seed, index, attempt, n):
+    """The record that stands in for bad record `index` at retry `attempt`: another record, deterministic."""
+    if n == 1:
+        return index
+    return int((index + 1 + np.random.default_rng([seed, index, attempt, _REPLACE]).integers(n - 1)) % n)
+
+
+class _Fetch:
+    """Dataset wrapper that loads a record, replacing bad ones; item = (array, [(name, reason), ...])."""
+
+    def __init__(self, dataset, seed):
+        self.dataset, self.seed, self.n = dataset, seed, len(dataset)
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, index):
+        bad = []
+        current = index
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                return self.dataset[current], bad
+            except BadRecord as err:
+                bad.append((_describe(self.dataset, current), str(err)))
+                current = replacement(self.seed, index, attempt, self.n)
+        raise ValueError(f"--dataroot: {MAX_ATTEMPTS} records in a row could not be decoded as images "
+                         f"(last: {bad[-1][0]}: {bad[-1][1]})")
+
+
+def _describe(dataset, index):
+    describe = getattr(dataset, "describe", None)
+    return describe(index) if describe else f"record {index}"
+
+
+def _collate(items):
+    """[(array, bad), ...] -> (float32 (B, C, H, W) array, all bad records); runs in the workers."""
+    return np.stack([item[0] for item in items]).astype(np.float32, copy=False), \
+        [entry for item in items for entry in item[1]]
+
+
+class _BatchSampler:
+    """Endless batch sampler for gluon's DataLoader: the index lists of batches start, start + 1, ..."""
+
+    def __init__(self, n, batch_size, seed, start):
+        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
+
+    def __iter__(self):
+        cache = {}
+        k = self.start
+        while True:
+            yield batch_indices(self.n, self.batch_size, self.seed, k, cache)
+            k += 1
+
+
+class BatchStream:
+    """Endless iterator over batches of a dataset in a seeded order; batch k depends on (seed, k) only.
+
+    Parameters
+    ----------
+    dataset : Dataset
+        Items are float32 arrays of one shape, e.g. (3, H, W); ``dataset[i]`` raises `BadRecord` for a
+        record that is not an image. An optional ``dataset.describe(i)`` names records in reports.
+    batch_size : int, default 64
+    seed : int, default 0
+        Seeds the order of every epoch and the choice of replacements for bad records.
+    workers : int, default 0
+        0 loads in this process; more uses gluon's DataLoader with that many worker processes and
+        delivers the same batches in the same order.
+    start : int, default 0
+        Index of the first batch to deliver: ``BatchStream(..., start=s.position)`` resumes stream `s`.
+    skipped : int, default 0
+        Bad records met before `start` (from a checkpoint), so that `skipped` stays a run total.
+
+    Attributes
+    ----------
+    position : int
+        Batches delivered so far, counting `start`.
+    skipped : int
+        Bad records met so far (each meeting counts; the same bad record meets again every epoch),
+        each replaced by another record.
+    bad_records : dict
+        Name -> reason of the first `MAX_LOGGED` distinct bad records met by this stream.
+
+    Raises
+    ------
+    ValueError
+        For an empty dataset or a bad batch size, worker count, seed or start (named by flag);
+        while iterating, if `MAX_ATTEMPTS` records in a row are bad.
+    """
+
+    def __init__(self, dataset, batch_size=64, seed=0, workers=0, start=0, skipped=0):
+        n = len(dataset)
+        if n < 1:
+            raise ValueError("--dataroot: the dataset holds no records")
+        for flag, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0),
+                                 ("--seed", seed, 0), ("start", start, 0), ("skipped", skipped, 0)):
+            if int(value) != value or value < low:
+                raise ValueError(f"{flag} must be an integer >= {low}, got {value!r}")
+        self.dataset, self.batch_size, self.seed, self.workers = dataset, int(batch_size), int(seed), int(workers)
+        self.position, self.skipped = int(start), int(skipped)
+        self.bad_records = {}
+        self._fetch = _Fetch(dataset, self.seed)
+        self._cache = {}
+        self._loader = self._batches = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.workers == 0:
+            indices = batch_indices(len(self._fetch), self.batch_size, self.seed, self.position, self._cache)
+            batch, bad = _collate([self._fetch[i] for i in indices])
+        else:
+            if self._batches is None:
+                self._start_workers()
+            batch, bad = next(self._batches)
+        self.position += 1
+        self._count(bad)
+        return batch
+
+    def _start_workers(self):
+        from mxnet.gluon.data import DataLoader  # lazy: workers=0 needs no MXNet
+        sampler = _BatchSampler(len(self._fetch), self.batch_size, self.seed, self.position)
+        self._loader = DataLoader(self._fetch, batch_sampler=sampler, batchify_fn=_collate,
+                                  num_workers=self.workers)
+        self._batches = iter(self._loader)
+
+    def _count(self, bad):
+        self.skipped += len(bad)
+        for name, reason in bad:
+            if name not in self.bad_records and len(self.bad_records) < MAX_LOGGED:
+                self.bad_records[name] = reason
+                log.warning("skipped bad record %s (%s); replaced by another record", name, reason)
+                if len(self.bad_records) == MAX_LOGGED:
+                    log.warning("%d distinct bad records: further ones are counted but not named", MAX_LOGGED)
+
+    def close(self):
+        """Stop the worker processes, if any. A later `next` starts new ones at `position`."""
+        pool = getattr(getattr(self, "_loader", None), "_worker_pool", None)
+        if pool is not None:
+            pool.terminate()
+            self._loader._worker_pool = None
+        self._loader = self._batches = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        self.close()

@@ -1,0 +1,342 @@
+"""Compare Pillow, OpenCV and mx.image.imresize on the same images, filter by filter, pair by pair.
+
+`run(source, size, limit, outdir)` resizes each image of `source` (an image file, a folder, or an lmdb
+database) the way training does (shorter side to `size`, centre crop) with every backend and every
+interpolation name, measures the differences between backends, and writes ``report.md``,
+``report.csv``, ``heatmap.png`` and ``crops.png`` to `outdir`. docs/resize.md explains the numbers.
+
+Metrics, for two uint8 images a and b of shape (size, size, 3), d = |a - b| per channel value:
+``max_abs`` = max d; ``mean_abs`` = mean d; ``l1`` = sum d; ``share_gt10`` = share of pixels whose
+largest channel difference exceeds 10; ``psnr`` = 10 log10(255^2 / mean(d^2)) in dB (inf if equal).
+"""
+import csv
+import io
+import os
+from collections import namedtuple
+
+import numpy as np
+from PIL import Image
+
+from .data.folder import list_images
+from .data.lsun import LMDBImages, is_lmdb
+from .data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
+from .files import atomic_write, check_writable_dir
+
+PAIRS = (("pillow", "opencv"), ("pillow", "mxnet"), ("opencv", "mxnet"))
+METRICS = ("max_abs", "mean_abs", "l1", "share_gt10", "psnr")
+COLUMNS = ("image", "backend_a", "backend_b", "interpolation") + METRICS + ("constant_a", "constant_b")
+LIBRARY = {"pillow": "Pillow", "opencv": "OpenCV cv2.resize", "mxnet": "mx.image.imresize"}
+# GluonCV's WGAN script meant Pillow's BICUBIC (3) but passed 3 to mx.image.imresize: INTER_AREA.
+GLUONCV_MEANT, GLUONCV_GOT = ("pillow", "bicubic"), ("mxnet", "area")
+FIGURE_KEY = ("pillow", "opencv", "bicubic")  # figures show the image where this pair differs most
+
+Report = namedtuple("Report", "rows summary gluoncv images skipped figure_image paths")
+Report.__doc__ = """What `run` measured: CSV rows, per-comparison summaries, the GluonCV comparison per image,
+the number of images compared and of unreadable records skipped, and the files written."""
+
+
+def difference(a, b):
+    """The five metrics between two uint8 images of equal shape (see the module docstring)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot compare images of shapes {a.shape} and {b.shape}")
+    d = np.abs(a.astype(np.int32) - b.astype(np.int32))
+    per_pixel = d.max(axis=-1) if d.ndim == 3 else d
+    mse = float(np.mean(d.astype(np.float64) ** 2))
+    return dict(max_abs=int(d.max()), mean_abs=float(d.mean()), l1=int(d.sum()),
+                share_gt10=float(np.mean(per_pixel > 10)),
+                psnr=float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse)))
+
+
+def resize_variants(image, size):
+    """{(backend, interpolation): uint8 (size, size, 3)} for every backend and interpolation name."""
+    return {(backend, name): resize_and_crop(image, size, backend, name)
+            for backend in BACKENDS for name in INTERPOLATIONS}
+
+
+def compare_variants(variants, image_name):
+    """CSV rows comparing `variants` pair by pair for each interpolation."""
+    rows = []
+    for name in INTERPOLATIONS:
+        for a, b in PAIRS:
+            rows.append(dict(image=image_name, backend_a=a, backend_b=b, interpolation=name,
+                             **difference(variants[a, name], variants[b, name]),
+                             constant_a=FILTERS[a][name].constant, constant_b=FILTERS[b][name].constant))
+    return rows
+
+
+class _Source:
+    """The images of an input path: one file, a folder (recursively), or an lmdb database."""
+
+    def __init__(self, path, limit):
+        if not os.path.exists(path):
+            raise ValueError(f"input {path!r} does not exist")
+        self.path = path
+        if is_lmdb(path):
+            self.kind, self.db = "lmdb", LMDBImages(path, transform=None, limit=limit)
+            self.names = None
+        elif os.path.isdir(path):
+            self.kind, self.names = "folder", list_images(path)[:limit]
+            if not self.names:
+                raise ValueError(f"input folder {path!r} holds no images (and is no lmdb database)")
+        else:
+            self.kind, self.names = "image", [path]
+
+    def __len__(self):
+        return len(self.db) if self.kind == "lmdb" else len(self.names)
+
+    def name(self, index):
+        if self.kind == "lmdb":
+            return self.db.describe(index)
+        return os.path.basename(self.path) if self.kind == "image" else os.path.relpath(self.names[index], self.path)
+
+    def load(self, index):
+        """PIL RGB image; raises BadRecord."""
+        return self.db[index] if self.kind == "lmdb" else load(self.names[index])
+
+
+def summarise(rows):
+    """Per (backend_a, backend_b, interpolation): image count, median and 95th percentile of max_abs
+    and mean_abs, median PSNR, and the worst image (largest mean_abs) with its mean_abs."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["backend_a"], row["backend_b"], row["interpolation"]), []).append(row)
+    summary = []
+    for (a, b, name), group in groups.items():
+        max_abs = np.array([r["max_abs"] for r in group], dtype=np.float64)
+        mean_abs = np.array([r["mean_abs"] for r in group], dtype=np.float64)
+        worst = max(group, key=lambda r: r["mean_abs"])
+        summary.append(dict(backend_a=a, backend_b=b, interpolation=name, images=len(group),
+                            max_abs_median=float(np.median(max_abs)),
+                            max_abs_p95=float(np.percentile(max_abs, 95)),
+                            mean_abs_median=float(np.median(mean_abs)),
+                            mean_abs_p95=float(np.percentile(mean_abs, 95)),
+                            psnr_median=float(np.median([r["psnr"] for r in group])),
+                            worst_image=worst["image"], worst_mean_abs=worst["mean_abs"]))
+    return summary
+
+
+def run(source, size=64, limit=None, outdir=".", progress=None):
+    """Compare the three resize backends on the images of `source` and write the report to `outdir`.
+
+    Parameters
+    ----------
+    source : str
+        An image file, a folder of images (searched recursively), or an lmdb database folder.
+    size : int, default 64
+        Output height = width (shorter side resized to `size`, then centre crop, as in training).
+    limit : int, optional
+        Compare at most this many images.
+    outdir : str, default '.'
+        Folder for report.md, report.csv, heatmap.png and crops.png (created if missing).
+    progress : callable, optional
+        Wraps the image loop, called as ``progress(iterable, total=n)``; e.g. ``tqdm.tqdm``.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ValueError
+        One line naming the argument: input missing, empty or unreadable; size or limit below 1.
+    """
+    if int(size) != size or size < 1:
+        raise ValueError(f"--size must be a positive integer, got {size!r}")
+    if limit is not None and (int(limit) != limit or limit < 1):
+        raise ValueError(f"--limit must be a positive integer, got {limit!r}")
+    images = _Source(source, limit)
+    try:
+        check_writable_dir(outdir)
+    except ValueError as err:
+        raise ValueError(f"--outdir: {err}") from None
+    rows, gluoncv, bad = [], [], []
+    worst = (-1.0, None)
+    indices = range(len(images))
+    for index in (progress(indices, total=len(images)) if progress else indices):
+        name = images.name(index)
+        try:
+            variants = resize_variants(images.load(index), size)
+        except BadRecord as err:
+            bad.append((name, str(err)))
+            continue
+        image_rows = compare_variants(variants, name)
+        rows.extend(image_rows)
+        gluoncv.append(dict(image=name, **difference(variants[GLUONCV_MEANT], variants[GLUONCV_GOT])))
+        key = next(r["mean_abs"] for r in image_rows
+                   if (r["backend_a"], r["backend_b"], r["interpolation"]) == FIGURE_KEY)
+        worst = max(worst, (key, index), key=lambda t: t[0])
+    if not rows:
+        reason = f" ({bad[0][1]})" if len(bad) == 1 else ""
+        raise ValueError(f"input {source!r}: none of its {len(images)} records is a readable image{reason}")
+    figure_index = worst[1]
+    figure_image = images.load(figure_index)
+    paths = {k: os.path.join(outdir, v) for k, v in
+             dict(md="report.md", csv="report.csv", heatmap="heatmap.png", crops="crops.png").items()}
+    variants = resize_variants(figure_image, size)
+    _save_figure(heatmap_figure(variants, images.name(figure_index)), paths["heatmap"])
+    _save_figure(crops_figure(figure_image, variants, images.name(figure_index)), paths["crops"])
+    summary = summarise(rows)
+    report = Report(rows, summary, gluoncv, len(rows) // (len(INTERPOLATIONS) * len(PAIRS)), bad,
+                    images.name(figure_index), paths)
+    atomic_write(paths["csv"], to_csv(rows))
+    atomic_write(paths["md"], to_markdown(report, source, size))
+    return report
+
+
+def to_csv(rows):
+    """The rows as CSV text with a header of `COLUMNS`; PSNR of identical images is written 'inf'."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row[k]) for k in COLUMNS})
+    return buffer.getvalue()
+
+
+def _csv_value(value):
+    if isinstance(value, float):
+        return "inf" if np.isinf(value) else f"{value:.6g}"
+    return value
+
+
+def _fmt(value, digits=2):
+    if isinstance(value, float) and np.isinf(value):
+        return "inf (identical)"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _versions():
+    import cv2
+    import mxnet as mx
+    import PIL
+    return f"Pillow {PIL.__version__}, OpenCV (cv2) {cv2.__version__}, MXNet {mx.__version__}"
+
+
+def filter_table():
+    """Markdown table: each interpolation name and the constant (with its integer) of each library."""
+    lines = ["| interpolation | Pillow | OpenCV (cv2.resize) | mx.image.imresize |", "|---|---|---|---|"]
+    for name in INTERPOLATIONS:
+        cells = [f"`{FILTERS[b][name].constant}`" + (f" = {FILTERS[b][name].code}" if b != "mxnet" else "")
+                 for b in BACKENDS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _pair_label(a, b, name):
+    return f"`{FILTERS[a][name].constant}` vs `{FILTERS[b][name].constant}`"
+
+
+def to_markdown(report, source, size):
+    """The text of report.md."""
+    single = report.images == 1
+    lines = [
+        "# Resize comparison: Pillow vs OpenCV vs mx.image.imresize", "",
+        f"Input: `{source}`: {report.images} image{'s' if report.images != 1 else ''} compared"
+        + (f", {len(report.skipped)} unreadable record(s) skipped" if report.skipped else "") + ". "
+        f"Each image is resized with its shorter side to {size} px and centre-cropped to {size} x {size}, "
+        f"as in training. {_versions()}.", "",
+        "## The filters: names, and each library's constant", "",
+        filter_table(), "",
+        "**The integer 3 is `PIL.Image.Resampling.BICUBIC` to Pillow but `cv2.INTER_AREA` to OpenCV and to "
+        "`mx.image.imresize` (which forwards its `interp` to OpenCV).** Never pass a bare number: this "
+        "project takes filter names and looks up each library's constant.", "",
+        "## Differences", "",
+        "d = |a - b| per channel value: max_abs = max d, mean_abs = mean d, l1 = sum d, share_gt10 = share of "
+        "pixels whose largest channel difference exceeds 10, PSNR in dB (inf: identical).", "",
+    ]
+    if single:
+        lines += ["| interpolation | compared | max_abs | mean_abs | l1 | share_gt10 | PSNR (dB) |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        for r in report.rows:
+            lines.append(f"| {r['interpolation']} | {_pair_label(r['backend_a'], r['backend_b'], r['interpolation'])} "
+                         f"| {r['max_abs']} | {_fmt(r['mean_abs'], 3)} | {r['l1']} | {_fmt(r['share_gt10'], 4)} "
+                         f"| {_fmt(r['psnr'])} |")
+    else:
+        lines += ["| interpolation | compared | max_abs median | max_abs p95 | mean_abs median | mean_abs p95 "
+                  "| PSNR median (dB) | worst image (mean_abs) |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for s in report.summary:
+            lines.append(f"| {s['interpolation']} | {_pair_label(s['backend_a'], s['backend_b'], s['interpolation'])} "
+                         f"| {_fmt(s['max_abs_median'], 1)} | {_fmt(s['max_abs_p95'], 1)} "
+                         f"| {_fmt(s['mean_abs_median'], 3)} | {_fmt(s['mean_abs_p95'], 3)} "
+                         f"| {_fmt(s['psnr_median'])} | `{s['worst_image']}` ({_fmt(s['worst_mean_abs'], 3)}) |")
+    g = report.gluoncv
+    mean_abs = [r["mean_abs"] for r in g]
+    lines += [
+        "", "## GluonCV's WGAN script: the filter it meant and the one it ran", "",
+        f"Meant: `{FILTERS['pillow']['bicubic'].constant}` (3). Ran: `mx.image.imresize(..., interp=3)`, i.e. "
+        f"`{FILTERS['mxnet']['area'].constant}`. Difference over {len(g)} image(s): mean_abs median "
+        f"{_fmt(float(np.median(mean_abs)), 3)}, max_abs median {_fmt(float(np.median([r['max_abs'] for r in g])), 1)}"
+        f", PSNR median {_fmt(float(np.median([r['psnr'] for r in g])))} dB.", "",
+        "## Figures", "",
+        f"Image shown: `{report.figure_image}`"
+        + ("" if single else " (the largest Pillow-vs-OpenCV bicubic mean_abs)") + ".", "",
+        "![Absolute differences, largest channel, per pair and filter](heatmap.png)", "",
+        "![Central crops of each backend's output, enlarged without smoothing](crops.png)", "",
+    ]
+    if report.skipped:
+        lines += ["## Unreadable records skipped", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in report.skipped[:50]]
+        if len(report.skipped) > 50:
+            lines.append(f"- ... and {len(report.skipped) - 50} more")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _save_figure(fig, path):
+    plt = _pyplot()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write(path, buffer.getvalue())
+
+
+def heatmap_figure(variants, title):
+    """Figure: |a - b| (largest channel) for each interpolation (rows) and backend pair (columns)."""
+    plt = _pyplot()
+    diffs = {(n, a, b): np.abs(variants[a, n].astype(np.int32) - variants[b, n].astype(np.int32))
+             for n in INTERPOLATIONS for a, b in PAIRS}
+    vmax = max(1, max(int(d.max()) for d in diffs.values()))
+    fig, axes = plt.subplots(len(INTERPOLATIONS), len(PAIRS), figsize=(3.2 * len(PAIRS), 2.9 * len(INTERPOLATIONS)),
+                             squeeze=False, constrained_layout=True)
+    for i, name in enumerate(INTERPOLATIONS):
+        for j, (a, b) in enumerate(PAIRS):
+            d = diffs[name, a, b]
+            shown = axes[i][j].imshow(d.max(axis=-1), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
+            axes[i][j].set_title(f"{FILTERS[a][name].constant.split(' (')[0]}\nvs {FILTERS[b][name].constant.split(' (')[0]}"
+                                 f"\nmax_abs {d.max()}, mean_abs {d.mean():.2f}", fontsize=7)
+            axes[i][j].set_xticks([])
+            axes[i][j].set_yticks([])
+    fig.colorbar(shown, ax=axes, shrink=0.6, label="|difference| (0-255, largest channel)")
+    fig.suptitle(f"Resize differences: {title}", fontsize=9)
+    return fig
+
+
+def crops_figure(image, variants, title):
+    """Figure: the source (left) and the central crop of each backend's output per interpolation."""
+    plt = _pyplot()
+    size = next(iter(variants.values())).shape[0]
+    crop = max(8, size // 2)
+    top = (size - crop) // 2
+    fig = plt.figure(figsize=(2.2 * (len(BACKENDS) + 1.5), 2.2 * len(INTERPOLATIONS)), constrained_layout=True)
+    grid = fig.add_gridspec(len(INTERPOLATIONS), len(BACKENDS) + 1, width_ratios=[1.5] + [1] * len(BACKENDS))
+    source = fig.add_subplot(grid[:, 0])
+    source.imshow(np.asarray(image.convert("RGB") if isinstance(image, Image.Image) else image))
+    source.set_title("source (full)", fontsize=8)
+    source.axis("off")
+    for i, name in enumerate(INTERPOLATIONS):
+        for j, backend in enumerate(BACKENDS):
+            ax = fig.add_subplot(grid[i, j + 1])
+            ax.imshow(variants[backend, name][top:top + crop, top:top + crop], interpolation="nearest")
+            ax.set_title(FILTERS[backend][name].constant.split(" (")[0], fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle(f"{title}: central {crop} x {crop} of the {size} x {size} outputs", fontsize=9)
+    return fig
