@@ -1,0 +1,48 @@
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from gluon_wgan.models import DCGANCritic, DCGANGenerator, DCGANInit
+from gluon_wgan.training.methods import METHODS
+from gluon_wgan.training.steps import critic_step, generator_step
+
+
+def _setup(ctx, lr=0.05):
+    mx.random.seed(0)
+    g, d = DCGANGenerator(16, nz=4, ngf=4), DCGANCritic(16, ndf=4)
+    for net in (g, d):
+        net.initialize(DCGANInit(sigma=0.5), ctx=ctx)
+    trainer = gluon.Trainer(d.collect_params(), "sgd", {"learning_rate": lr})
+    real = mx.nd.random.uniform(-1, 1, shape=(4, 3, 16, 16), ctx=ctx)
+    z = mx.nd.random.normal(shape=(4, 4), ctx=ctx)
+    return g, d, trainer, real, z
+
+
+def _max_abs(net):
+    return max(np.abs(p.data().asnumpy()).max() for p in net.collect_params().values() if p.grad_req != "null")
+
+
+@pytest.mark.parametrize("clip_when", ["before", "after"])
+def test_clip_when(clip_when, ctx):
+    g, d, trainer, real, z = _setup(ctx)
+    out = critic_step(d, g, trainer, real, z, METHODS["wgan"], clamp=0.01, clip_when=clip_when)
+    if clip_when == "after":
+        assert _max_abs(d) <= 0.01 + 1e-9
+    else:  # clipped first, then updated: the reference code's order leaves the last update unclipped
+        assert _max_abs(d) > 0.01
+    np.testing.assert_allclose(out["w_estimate"].asscalar(), -out["loss_d"].asscalar(), rtol=1e-6)
+
+
+def test_generator_step_leaves_critic_unchanged(ctx):
+    g, d, _, _, z = _setup(ctx)
+    before = {k: p.data().asnumpy().copy() for k, p in d.collect_params().items() if p.grad_req != "null"}
+    g_trainer = gluon.Trainer(g.collect_params(), "sgd", {"learning_rate": 0.1})
+    g_before = [p.data().asnumpy().copy() for p in g.collect_params().values() if p.grad_req != "null"]
+    out = generator_step(g, d, g_trainer, z, METHODS["wgan"])
+    assert out["loss_g"].shape in ((), (1,))
+    for k, p in d.collect_params().items():
+        if k in before:
+            np.testing.assert_array_equal(p.data().asnumpy(), before[k])
+    g_after = [p.data().asnumpy() for p in g.collect_params().values() if p.grad_req != "null"]
+    assert any(not np.array_equal(a, b) for a, b in zip(g_before, g_after))

@@ -1,0 +1,158 @@
+"""End-to-end runs of the training loop on the embedded dataset, small enough for CI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from gluon_wgan.models import DCGANCritic, DCGANGenerator
+from gluon_wgan.training import loop
+from gluon_wgan.training.loop import TrainingDiverged, train
+from gluon_wgan.training.methods import METHODS
+from gluon_wgan.training.runlog import read_metrics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def metrics(outdir):
+    return read_metrics(os.path.join(outdir, "metrics.jsonl"))
+
+
+def params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+
+
+def test_short_run_produces_every_artifact(tiny_cfg):
+    cfg = tiny_cfg(gen_iters=6)
+    state = train(cfg, progress=False)
+    records = metrics(cfg.outdir)
+    # warm-up of 2 generator iterations and every 4th at 3 critic iterations, otherwise 2
+    assert [r["critic_iters"] for r in records] == [3, 3, 2, 2, 3, 2]
+    assert [r["gen_iter"] for r in records] == list(range(6))
+    assert records[-1]["critic_iters_total"] == state.critic_iters_total == 15
+    for r in records:
+        assert {"gen_iter", "critic_iters", "loss_d", "loss_g", "w_estimate", "seconds"} <= set(r)
+        assert r["w_estimate"] == pytest.approx(-r["loss_d"])
+    for name in ("loss.png", "config.json", "env.json", "samples/real.png", "samples/0000003.png",
+                 "samples/0000006.png"):
+        assert os.path.isfile(os.path.join(cfg.outdir, name)), name
+    latest = os.path.join(cfg.outdir, "checkpoints", "latest")
+    assert json.load(open(os.path.join(latest, "state.json")))["gen_iter"] == 6
+    generator = DCGANGenerator(16, nz=8, ngf=8)
+    generator.load_parameters(os.path.join(latest, "generator.params"))
+    critic = DCGANCritic(16, ndf=8)
+    critic.load_parameters(os.path.join(latest, "critic.params"))
+    assert critic(mx.nd.zeros((2, 3, 16, 16))).shape == (2,)
+
+
+def test_resume_continues_the_same_run(tiny_cfg, tmp_path):
+    """Train 4, resume to 8 == train 8: same losses, same parameters (seeds derive from gen_iter)."""
+    full = tiny_cfg(gen_iters=8, outdir=str(tmp_path / "full"))
+    train(full, progress=False)
+    part = tiny_cfg(gen_iters=4, outdir=str(tmp_path / "part"))
+    train(part, progress=False)
+    train(replace(part, gen_iters=8), progress=False)
+    a, b = metrics(full.outdir), metrics(part.outdir)
+    assert [r["gen_iter"] for r in b] == list(range(8))
+    for key in ("critic_iters", "critic_iters_total", "loss_d", "loss_g"):
+        np.testing.assert_allclose([r[key] for r in b], [r[key] for r in a], rtol=1e-5, atol=1e-7,
+                                   err_msg=key)
+    pa = params(os.path.join(full.outdir, "checkpoints", "latest", "critic.params"))
+    pb = params(os.path.join(part.outdir, "checkpoints", "latest", "critic.params"))
+    for k in pa:
+        np.testing.assert_allclose(pb[k], pa[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, monkeypatch):
+    calls, wgan = [], METHODS["wgan"]
+
+    def loss_g_turning_nan(scores):
+        calls.append(1)
+        loss = wgan.loss_g(scores)
+        return loss * float("nan") if len(calls) > 3 else loss
+
+    monkeypatch.setitem(loop.METHODS, "wgan", wgan._replace(loss_g=loss_g_turning_nan))
+    cfg = tiny_cfg(gen_iters=6, checkpoint_every=2, log_every=1, warmup_iters=0, burst_every=0)
+    with pytest.raises(TrainingDiverged, match="loss_g became nan at generator iteration 3"):
+        train(cfg, progress=False)
+    state = json.load(open(os.path.join(cfg.outdir, "checkpoints", "latest", "state.json")))
+    assert state["gen_iter"] == 2
+    assert [r["gen_iter"] for r in metrics(cfg.outdir)] == [0, 1, 2]
+
+
+@pytest.mark.parametrize("method", ["gan", "lsgan"])
+def test_other_objectives_run(tiny_cfg, method):
+    cfg = tiny_cfg(method=method, gen_iters=2)
+    train(cfg, progress=False)
+    records = metrics(cfg.outdir)
+    assert len(records) == 2 and records[0]["w_estimate"] is None
+
+
+def _script(*args):
+    return [sys.executable, os.path.join(ROOT, "scripts", "train_wgan.py"), "--quiet", "--image-size", "16",
+            "--ngf", "8", "--ndf", "8", "--nz", "8", "--batch-size", "8", "--warmup-iters", "1",
+            "--burst-d-iters", "2", "--d-iters", "1", *args]
+
+
+def _wait_for(path, process, seconds=120):
+    deadline = time.time() + seconds
+    while not os.path.exists(path):
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+def test_kill_then_resume(tmp_path):
+    """SIGKILL at an arbitrary moment leaves a loadable checkpoint; --resume continues from it."""
+    outdir = str(tmp_path / "run")
+    process = subprocess.Popen(_script("--gen-iters", "100000", "--checkpoint-every", "5", "--log-every", "1",
+                                       "--outdir", outdir), stderr=subprocess.PIPE, text=True)
+    _wait_for(os.path.join(outdir, "checkpoints", "latest", "state.json"), process)
+    time.sleep(1.0)
+    process.kill()
+    process.wait()
+    resumed = subprocess.run(_script("--resume", "--outdir", outdir, "--gen-iters", "0"),
+                             capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 2 and "--gen-iters must be at least 1" in resumed.stderr
+    state = json.load(open(os.path.join(outdir, "checkpoints", "latest", "state.json")))
+    target = state["gen_iter"] + 3
+    resumed = subprocess.run(_script("--resume", "--outdir", outdir, "--gen-iters", str(target)),
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [r["gen_iter"] for r in metrics(outdir)] == list(range(target))
+
+
+def test_sigterm_checkpoints_where_it_stops(tmp_path):
+    outdir = str(tmp_path / "run")
+    process = subprocess.Popen(_script("--gen-iters", "100000", "--checkpoint-every", "100000", "--outdir",
+                                       outdir), stderr=subprocess.PIPE, text=True)
+    _wait_for(os.path.join(outdir, "samples", "real.png"), process)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 0
+    state = json.load(open(os.path.join(outdir, "checkpoints", "latest", "state.json")))
+    assert state["gen_iter"] >= 1
+    assert [r["gen_iter"] for r in metrics(outdir)] == list(range(state["gen_iter"]))
+
+
+def test_resume_refuses_a_changed_configuration(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(gen_iters=1)
+    train(cfg, progress=False)
+    result = subprocess.run(_script("--resume", "--outdir", cfg.outdir, "--lr-d", "0.1"),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("train_wgan.py: error: --resume cannot change")
+    assert "--lr-d: run has 5e-05, asked 0.1" in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+def test_existing_run_needs_resume(tiny_cfg):
+    cfg = tiny_cfg(gen_iters=1)
+    train(cfg, progress=False)
+    result = subprocess.run(_script("--outdir", cfg.outdir), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "already holds a run" in result.stderr
