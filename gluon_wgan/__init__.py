@@ -1,0 +1,23 @@
+"""gluon_wgan: WGAN and WGAN-GP in MXNet/Gluon, built to reproduce the papers' experiments.
+
+The main entry points are re-exported here and imported on first use, so that `import gluon_wgan`
+(and `scripts/train_wgan.py --help`) does not pay for importing MXNet.
+"""
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "get_model": "gluon_wgan.models",
+    "TrainConfig": "gluon_wgan.config",
+    "train": "gluon_wgan.training.loop",
+    "gradient_penalty": "gluon_wgan.penalty",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'gluon_wgan' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

@@ -28,7 +28,9 @@ def build_parser():
                     "Defaults are the WGAN paper's LSUN run; --method wgan-gp switches to the WGAN-GP "
                     "paper's defaults (" + _method_note() + ").",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=32, width=100))
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="a paper run (see gluon_wgan/config.py)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), metavar="NAME",
+                        help="a paper run: one row of PRESETS in gluon_wgan/config.py, e.g. wgan-lsun64, "
+                             "wgan-gp-lsun64, quickstart (all in docs/reproducing.md)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --outdir from its latest checkpoint")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON and exit")

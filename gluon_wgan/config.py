@@ -133,18 +133,44 @@ METHOD_DEFAULTS = {
                   warmup_iters=0, burst_every=0),
 }
 
+# Architectures of the WGAN-GP paper's Figure 2 (LSUN bedrooms 64x64), each trained with every method.
+_WGANGP_FIG2_ARCHS = {
+    "dcgan": dict(),                                                   # row 1: the DCGAN baseline
+    "nobn-constant": dict(gen_norm="none", gen_filters="constant"),    # row 2: G without BN, constant filters
+    "mlp": dict(generator="mlp"),                                      # row 3: G a 4-layer 512-unit ReLU MLP
+    "nonorm": dict(gen_norm="none", critic_norm="none"),               # row 4: no normalization in G or D
+}
+# Figure 2's columns. The critic of 'gan', 'lsgan' and 'wgan' keeps BatchNorm, as in the DCGAN baseline;
+# WGAN-GP's becomes LayerNorm (its method default), the paper's drop-in replacement.
+_WGANGP_FIG2_METHODS = ("gan", "lsgan", "wgan", "wgan-gp")
+
 PRESETS = {
     # A two-minute CPU run on the embedded shapes: the schedule, artifacts and curves in small.
     "quickstart": dict(dataset="shapes", image_size=32, ngf=32, ndf=32, gen_iters=200,
                        warmup_iters=5, sample_every=50, checkpoint_every=100),
-    # WGAN paper Fig. 3 (left) / Fig. 4: DCGAN generator and critic on LSUN bedrooms 64x64.
+    # WGAN paper (Arjovsky et al. 2017) Fig. 3 upper right and Fig. 5 left: DCGAN generator and critic.
     "wgan-lsun64": dict(dataset="lsun", method="wgan"),
-    # WGAN paper Fig. 6: generator without BatchNorm and with a constant number of filters.
+    # WGAN paper Fig. 5 right: the same DCGAN models with the standard GAN objective.
+    "gan-lsun64": dict(dataset="lsun", method="gan"),
+    # WGAN paper Fig. 6 left: generator without BatchNorm and with a constant number of filters (as the
+    # paper describes it; the official code keeps the doubling filters: wgan-nobn-doubling-lsun64).
     "wgan-nobn-lsun64": dict(dataset="lsun", method="wgan", gen_norm="none", gen_filters="constant"),
-    # WGAN paper Fig. 5/7 (WGAN column): 4-layer ReLU MLP generator with 512 units, DCGAN critic.
+    "wgan-nobn-doubling-lsun64": dict(dataset="lsun", method="wgan", gen_norm="none"),
+    # WGAN paper Fig. 6 right: the same generator with the standard GAN objective.
+    "gan-nobn-lsun64": dict(dataset="lsun", method="gan", gen_norm="none", gen_filters="constant"),
+    # WGAN paper Fig. 3 upper left and Fig. 7 left: 4-layer ReLU MLP generator with 512 units, DCGAN critic.
     "wgan-mlp-lsun64": dict(dataset="lsun", method="wgan", generator="mlp"),
-    # WGAN-GP paper section 5 (LSUN bedrooms, DCGAN architecture), Algorithm 1 hyperparameters.
+    # WGAN paper Fig. 7 right: the MLP generator with the standard GAN objective.
+    "gan-mlp-lsun64": dict(dataset="lsun", method="gan", generator="mlp"),
+    # WGAN paper Fig. 3 lower half: MLP generator and MLP critic with "substantially high learning
+    # rates", so training fails. The paper gives no number: 1e-3 (20x the default) is this package's.
+    "wgan-mlp-mlp-highlr-lsun64": dict(dataset="lsun", method="wgan", generator="mlp", critic="mlp",
+                                       lr_d=1e-3, lr_g=1e-3),
+    # WGAN-GP paper (Gulrajani et al. 2017) section 5: DCGAN architecture, Algorithm 1 hyperparameters.
     "wgan-gp-lsun64": dict(dataset="lsun", method="wgan-gp"),
+    # WGAN-GP paper Fig. 2: every architecture row with every method column, e.g. wgangp-fig2-mlp-lsgan.
+    **{f"wgangp-fig2-{arch}-{method}": dict(dataset="lsun", method=method, **options)
+       for arch, options in _WGANGP_FIG2_ARCHS.items() for method in _WGANGP_FIG2_METHODS},
 }
 
 

@@ -18,6 +18,9 @@ ALLOWED = {
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty"},
     "cli": {"config", "context", "files", "data", "models"},
+    "runs": {"plots", "files"},
+    "evaluate": {"metrics", "data", "models", "context", "files"},
+    "distributed": {"files"},
 }
 
 

@@ -156,3 +156,17 @@ def test_existing_run_needs_resume(tiny_cfg):
     train(cfg, progress=False)
     result = subprocess.run(_script("--outdir", cfg.outdir), capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "already holds a run" in result.stderr
+
+
+def test_wgan_gp_run_logs_the_penalty_and_never_clips(tiny_cfg):
+    cfg = tiny_cfg(method="wgan-gp", gen_iters=4, log_every=1, warmup_iters=0, burst_every=0)
+    assert (cfg.optimizer, cfg.critic_norm) == ("adam", "layer")
+    train(cfg, progress=False)
+    records = metrics(cfg.outdir)
+    assert [r["critic_iters"] for r in records] == [cfg.d_iters] * 4     # no 100-iteration bursts
+    for r in records:
+        assert r["gp"] >= 0 and np.isfinite(r["loss_d"])
+        assert 0 < r["grad_norm_min"] <= r["grad_norm_mean"] <= r["grad_norm_max"]
+    # DCGANInit draws N(0, 0.02): without clipping, some critic weights stay beyond c = 0.01.
+    weights = params(os.path.join(cfg.outdir, "checkpoints", "latest", "critic.params"))
+    assert max(np.abs(w).max() for w in weights.values()) > cfg.clamp
