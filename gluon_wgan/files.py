@@ -61,3 +61,17 @@ def check_writable_dir(path):
         os.remove(probe)
     except OSError as err:
         raise ValueError(f"output folder {path!r} is not writable ({err.strerror or err})") from None
+
+
+def read_jsonl(path):
+    """The JSON records of a .jsonl file ([] if it does not exist); a line cut short by a kill is skipped."""
+    if not os.path.exists(path):
+        return []
+    records = []
+    with open(path) as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records

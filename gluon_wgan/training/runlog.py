@@ -3,21 +3,12 @@ import json
 import math
 import os
 
-from ..files import atomic_write
+from ..files import atomic_write, read_jsonl
 
 
 def read_metrics(path):
     """The records of a metrics.jsonl file; a line cut short by a kill is skipped."""
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    return read_jsonl(path)
 
 
 def truncate_metrics(path, gen_iter):

@@ -1,0 +1,205 @@
+"""Figures across finished or running runs, from their folders alone: the WGAN paper's Fig. 3 and a GIF.
+
+A run folder holds ``metrics.jsonl`` (one record per generator iteration, see
+`gluon_wgan.training.runlog`), ``config.json`` and ``samples/<gen_iter:07d>.png`` (the sample grid of
+the fixed noise after that many generator iterations; ``samples/real.png`` is a real batch). Nothing
+here needs MXNet or a checkpoint, so a run can be plotted while it trains, on another machine.
+"""
+import io
+import json
+import os
+import re
+from typing import List, NamedTuple, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .files import atomic_write, read_jsonl
+from .plots import median_filter
+
+_GRID_NAME = re.compile(r"^(\d+)\.png$")
+
+
+class Run(NamedTuple):
+    """What the figure needs of one run folder."""
+    path: str
+    label: str
+    gen_iters: np.ndarray        # (T,) generator iteration of each record, increasing
+    values: np.ndarray           # (T,) the Wasserstein estimate -loss_d, or loss_d when `estimate` is False
+    estimate: bool               # False for an objective without a Wasserstein estimate (gan, lsgan)
+    samples: List[Tuple[int, str]]  # (gen_iter, path) of every sample grid, in gen_iter order
+
+
+def sample_grids(run_dir):
+    """(gen_iter, path) of each ``samples/<gen_iter>.png`` in `run_dir`, in gen_iter order (not name order)."""
+    folder = os.path.join(run_dir, "samples")
+    if not os.path.isdir(folder):
+        return []
+    grids = [(int(m.group(1)), os.path.join(folder, name))
+             for name in os.listdir(folder) for m in [_GRID_NAME.match(name)] if m]
+    return sorted(grids)
+
+
+def run_label(run_dir, config=None):
+    """A run's legend label: its preset, else its method (and non-DCGAN architectures), else its folder name."""
+    config = config or {}
+    if config.get("preset"):
+        return str(config["preset"])
+    if config.get("method"):
+        archs = [f"{config[k]} {k}" for k in ("generator", "critic") if config.get(k, "dcgan") != "dcgan"]
+        return config["method"] + (f" ({', '.join(archs)})" if archs else "")
+    return os.path.basename(os.path.normpath(run_dir))
+
+
+def load_run(run_dir, label=None):
+    """Read one run folder into a `Run`.
+
+    Records are ordered by ``gen_iter``; if a generator iteration appears twice (a log written
+    before a resume truncated it), the later record wins. The curve is ``w_estimate``; older logs
+    without that field get ``-loss_d``, its definition. A record whose ``w_estimate`` is null (an
+    objective without one) makes the run's curve the critic loss ``loss_d`` instead, as
+    `plots.loss_curve` does.
+
+    Raises
+    ------
+    ValueError
+        One line naming the folder, when it is not a folder, has no metrics.jsonl, or has no record.
+    """
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"{run_dir}: not a run folder")
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        raise ValueError(f"{run_dir}: no metrics.jsonl (is this a run folder?)")
+    by_iter = {}
+    for record in read_jsonl(path):
+        if "gen_iter" in record and "loss_d" in record:
+            by_iter[int(record["gen_iter"])] = record
+    if not by_iter:
+        raise ValueError(f"{run_dir}: metrics.jsonl has no records yet")
+    gen_iters = np.array(sorted(by_iter))
+    records = [by_iter[i] for i in gen_iters]
+    estimate = all(r.get("w_estimate", 0.0) is not None for r in records)
+    if estimate:
+        values = [r["w_estimate"] if "w_estimate" in r else -r["loss_d"] for r in records]
+    else:
+        values = [r["loss_d"] for r in records]
+    config = _read_json(os.path.join(run_dir, "config.json"))
+    return Run(run_dir, label or run_label(run_dir, config), gen_iters, np.asarray(values, np.float64),
+               estimate, sample_grids(run_dir))
+
+
+def plot_w_estimates(runs, path, window=101):
+    """The WGAN paper's Fig. 3: each run's Wasserstein estimate against generator iterations, with its
+    latest sample grid beside it, saved as a PNG at `path`.
+
+    Arjovsky et al. 2017, section 4.2 and Fig. 3: the estimate -loss_d of the critic, median-filtered
+    (`plots.median_filter`, centred `window`) because single estimates are noisy; the raw values are
+    drawn faintly behind. One colour per run, shared by its curve and the title of its samples.
+
+    Parameters
+    ----------
+    runs : list of Run
+        From `load_run`; at least one.
+    path : str
+        Output PNG, written atomically.
+    window : int, default 101
+        Median filter width in records (generator iterations); 1 draws the raw values only.
+    """
+    plt = _pyplot()
+    n = len(runs)
+    fig = plt.figure(figsize=(11, max(4.0, 2.6 * n)), dpi=100)
+    grid = fig.add_gridspec(n, 2, width_ratios=(1.7, 1.0))
+    curves = fig.add_subplot(grid[:, 0])
+    for i, run in enumerate(runs):
+        color = f"C{i % 10}"
+        label = run.label if run.estimate else f"{run.label} (loss_d: no W estimate)"
+        if window > 1:
+            curves.plot(run.gen_iters, run.values, color=color, alpha=0.2, linewidth=0.6)
+            curves.plot(run.gen_iters, median_filter(run.values, window), color=color, linewidth=1.4,
+                        label=label)
+        else:
+            curves.plot(run.gen_iters, run.values, color=color, linewidth=1.0, label=label)
+        panel = fig.add_subplot(grid[i, 1])
+        panel.set_axis_off()
+        if run.samples:
+            gen_iter, image = run.samples[-1]
+            panel.imshow(np.asarray(_read_rgb(image)))
+            panel.set_title(f"{run.label}: samples at gen_iter {gen_iter}", color=color, fontsize=9)
+        else:
+            panel.text(0.5, 0.5, f"{run.label}: no samples yet", color=color, ha="center", va="center")
+    curves.set_xlabel("generator iterations (gen_iter)")
+    curves.set_ylabel("Wasserstein estimate (-loss_d)")
+    curves.set_title("Critic's estimate" + (f", median filter of {window}" if window > 1 else ""))
+    curves.grid(alpha=0.3)
+    curves.legend(loc="best", fontsize=9)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic_write(path, buffer.getvalue())
+
+
+def save_progress_gif(run_dir, path, duration_ms=250):
+    """A looping GIF of `run_dir`'s sample grids in gen_iter order, one frame per grid, at `path`.
+
+    Each frame gets a caption strip with its ``gen_iter`` (which also keeps Pillow from merging
+    identical frames, so the frame count is the grid count). Returns the number of frames.
+
+    Raises
+    ------
+    ValueError
+        If the run has no sample grid.
+    """
+    grids = sample_grids(run_dir)
+    if not grids:
+        raise ValueError(f"{run_dir}: no sample grids in samples/ for a GIF")
+    images = [_read_rgb(image) for _, image in grids]
+    size = images[0].size
+    images = [image if image.size == size else image.resize(size) for image in images]
+    frames = [_caption(image, gen_iter) for image, (gen_iter, _) in zip(images, grids)]
+    width = max(frame.width for frame in frames)
+    frames = [_pad(frame, width) for frame in frames]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=duration_ms,
+                   loop=0)
+    atomic_write(path, buffer.getvalue())
+    return len(frames)
+
+
+def _caption(image, gen_iter):
+    """`image` under a white strip reading ``gen_iter N``, widened if the text is wider than the image."""
+    text = f"gen_iter {gen_iter}"
+    strip = 14
+    width = max(image.width, int(ImageDraw.Draw(image).textlength(text)) + 6)
+    frame = Image.new("RGB", (width, image.height + strip), "white")
+    frame.paste(image, (0, strip))
+    ImageDraw.Draw(frame).text((3, 1), text, fill="black")
+    return frame
+
+
+def _pad(frame, width):
+    if frame.width == width:
+        return frame
+    padded = Image.new("RGB", (width, frame.height), "white")
+    padded.paste(frame, (0, 0))
+    return padded
+
+
+def _read_rgb(path):
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt

@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""The WGAN paper's Fig. 3 from run folders, and a progress GIF of one run's sample grids.
+
+Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gif runs/wgan --gif-out wgan.gif
+"""
+import argparse
+import sys
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Errors are one line on stderr (no usage block) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser():
+    parser = OneLineParser(
+        prog="plot_runs.py",
+        description="Plot the critic's Wasserstein estimate (w_estimate = -loss_d) against generator "
+                    "iterations for each RUN_DIR, median-filtered, with each run's latest sample grid "
+                    "beside it (WGAN paper, Fig. 3), from metrics.jsonl, config.json and samples/ alone; "
+                    "optionally a GIF of one run's sample grids in gen_iter order.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
+    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (each with metrics.jsonl)")
+    parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure")
+    parser.add_argument("--window", type=int, default=101,
+                        help="median filter width in generator iterations, centred; 1 draws the raw values "
+                             "(default: %(default)s)")
+    parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
+                        help="one legend label per RUN_DIR, in order, given after them (default: the preset or "
+                             "method in each run's config.json, else the folder name)")
+    parser.add_argument("--gif", default=None, metavar="RUN_DIR", help="also write a GIF of this run's samples")
+    parser.add_argument("--gif-out", default=None, metavar="FILE.gif", help="where --gif writes")
+    parser.add_argument("--frame-ms", type=int, default=250, help="GIF frame duration in milliseconds (default: %(default)s)")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.window < 1:
+        parser.error(f"--window must be at least 1, got {args.window}")
+    if args.labels is not None and len(args.labels) != len(args.run_dirs):
+        parser.error(f"--labels: {len(args.labels)} label(s) for {len(args.run_dirs)} run folder(s)")
+    if (args.gif is None) != (args.gif_out is None):
+        parser.error("--gif and --gif-out go together")
+    if args.frame_ms < 1:
+        parser.error(f"--frame-ms must be at least 1, got {args.frame_ms}")
+    # After parsing, so that --help and bad flags stay quick.
+    from gluon_wgan.runs import load_run, plot_w_estimates, sample_grids, save_progress_gif
+
+    labels = args.labels or [None] * len(args.run_dirs)
+    try:
+        runs = [load_run(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
+        if args.gif and not sample_grids(args.gif):  # before writing anything
+            raise ValueError(f"{args.gif}: no sample grids in samples/ for a GIF")
+        plot_w_estimates(runs, args.out, window=args.window)
+        print(f"wrote {args.out} ({len(runs)} run(s), median filter of {args.window})")
+        if args.gif:
+            frames = save_progress_gif(args.gif, args.gif_out, duration_ms=args.frame_ms)
+            print(f"wrote {args.gif_out} ({frames} frame(s))")
+    except (ValueError, OSError) as err:
+        parser.error(str(err))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

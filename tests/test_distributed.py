@@ -1,0 +1,231 @@
+"""scripts/launch_dist.py and gluon_wgan.distributed: a real dist_sync job on 127.0.0.1 (one scheduler,
+one server, two workers), the launcher's exit codes, kills and signal forwarding on stand-in processes,
+and the ssh command lines (no cluster here: only their construction is checked)."""
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gluon_wgan.distributed import plan, read_hostfile, role_env
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LAUNCHER = os.path.join(ROOT, "scripts", "launch_dist.py")
+WORKER = os.path.join(ROOT, "tests", "dist_worker.py")
+
+
+def launch(args, timeout=60, **popen_kw):
+    """Run the launcher in its own process group; whatever happens, nothing it started outlives the test."""
+    proc = subprocess.Popen([sys.executable, LAUNCHER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, **popen_kw)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)   # the launcher's nodes are in its process group
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    return proc.returncode, out, err
+
+
+def expected_run():
+    """The dist_worker.py job by hand (float64): what both workers must end with."""
+    lr, clamp, values = 0.1, 0.5, np.array([1.0, 2.0])     # worker r starts from and sees r + 1
+    x = np.full(4, values[0])                               # rank 0's start value wins
+    for _ in range(3):
+        x = x - lr * (values.sum() * x)                     # push (r + 1) x, pull the sum
+    g_w, g_b = np.full((3, 2), values[0]), np.zeros(3)
+    d_w, d_b = np.full((1, 4), values[0]), np.zeros(1)
+    for _ in range(2):
+        for _ in range(2):
+            # Each of 2 devices per worker: loss = batch mean of w.x + b, so dL/dw = value, dL/db = 1;
+            # summed over 2 devices x 2 workers, scaled by 1 / (step(2) x 2 workers).
+            d_w = np.clip(d_w - lr * (2 * values.sum()) / 4, -clamp, clamp)
+            d_b = np.clip(d_b - lr * (2 * 2) / 4, -clamp, clamp)
+        # loss = mean over 2 x 3 outputs: dL/dw = value / 3, dL/db = 1 / 3; summed, scaled by 1 / 2 workers.
+        g_w = g_w - lr * (values.sum() / 3) / 2
+        g_b = g_b - lr * (2 / 3) / 2
+    return dict(x=x, generator_weight=g_w, generator_bias=g_b, critic_weight=d_w, critic_bias=d_b)
+
+
+def test_dist_sync_job_on_localhost(tmp_path):
+    start = time.time()
+    code, out, err = launch(["-n", "2", "-s", "1", "--", sys.executable, WORKER, str(tmp_path)])
+    assert code == 0, err
+    results = [json.loads((tmp_path / f"worker-{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["num_workers"] for r in results] == [2, 2]
+    expected = expected_run()
+    for key, want in expected.items():
+        first = np.array(results[0][key])
+        np.testing.assert_array_equal(first, np.array(results[1][key]), err_msg=key)  # workers agree exactly
+        for arr in (first if key != "x" else [first]):                               # every device too
+            np.testing.assert_allclose(arr, want, rtol=1e-6, atol=1e-7, err_msg=key)
+    assert (tmp_path / "critic-0.states").exists()
+    assert time.time() - start < 60
+
+
+def stand_in(tmp_path, worker_code):
+    """A command that records its pid, then: workers run `worker_code`, the others wait for a minute."""
+    code = (f"import os, sys, time; open(os.path.join({str(tmp_path)!r}, 'pid-%d' % os.getpid()), 'w').close()\n"
+            f"if os.environ['DMLC_ROLE'] == 'worker':\n    {worker_code}\nelse:\n    time.sleep(60)")
+    return [sys.executable, "-c", code]
+
+
+def assert_all_gone(tmp_path):
+    pids = [int(p.name.split("-")[1]) for p in tmp_path.glob("pid-*")]
+    assert len(pids) == 4
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_failed_worker_fails_the_job_and_stops_the_rest(tmp_path):
+    start = time.time()
+    code, _, err = launch(["-n", "2", "-s", "1", "--grace", "2", "--", *stand_in(tmp_path, "time.sleep(1); sys.exit(3)")])
+    assert code == 3
+    assert "worker" in err and "exited with code 3" in err
+    assert time.time() - start < 20          # the sleeping scheduler and server were stopped, not awaited
+    assert_all_gone(tmp_path)
+
+
+def test_servers_stopped_after_workers_succeed(tmp_path):
+    code, _, _ = launch(["-n", "2", "-s", "1", "--grace", "0.5", "--", *stand_in(tmp_path, "time.sleep(0.5)")])
+    assert code == 0
+    assert_all_gone(tmp_path)
+
+
+def test_sigterm_is_forwarded(tmp_path):
+    proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--grace", "2", "--",
+                             *stand_in(tmp_path, "time.sleep(60)")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while len(list(tmp_path.glob("pid-*"))) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert_all_gone(tmp_path)
+
+
+def test_role_env_names_the_dmlc_variables():
+    assert role_env("server", "10.0.0.1", 9091, num_workers=4, num_servers=2, node_host="10.0.0.2") == dict(
+        DMLC_ROLE="server", DMLC_PS_ROOT_URI="10.0.0.1", DMLC_PS_ROOT_PORT="9091", DMLC_NUM_WORKER="4",
+        DMLC_NUM_SERVER="2", DMLC_NODE_HOST="10.0.0.2")
+    with pytest.raises(ValueError, match="role"):
+        role_env("master", "h", 1, 1, 1)
+
+
+def test_local_plan_scheduler_servers_workers():
+    nodes = plan(["python", "train.py"], num_workers=2, num_servers=1, root_port=9000)
+    assert [(n.role, n.rank) for n in nodes] == [("scheduler", 0), ("server", 0), ("worker", 0), ("worker", 1)]
+    for node in nodes:
+        assert node.argv == ["python", "train.py"] and node.host == ""
+        assert node.env["DMLC_PS_ROOT_URI"] == "127.0.0.1" and node.env["DMLC_PS_ROOT_PORT"] == "9000"
+        assert node.env["DMLC_ROLE"] == node.role
+
+
+def test_ssh_plan_command_lines(tmp_path):
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("# cluster\nnode-a\nnode-b:2222  # second\n\n")
+    hosts = read_hostfile(str(hostfile))
+    assert hosts == [("node-a", 22), ("node-b", 2222)]
+    command = ["python", "scripts/train_wgan.py", "--outdir", "runs/a b", "--kvstore", "dist_sync"]
+    nodes = plan(command, num_workers=2, num_servers=1, launcher="ssh", hosts=hosts, root_uri="10.0.0.9",
+                 root_port=9100, workdir="/shared/gluon wgan", extra_env={"PS_VERBOSE": "1"})
+    scheduler, server, worker0, worker1 = nodes
+    assert scheduler.host == "" and scheduler.argv == command     # the scheduler runs here
+    assert scheduler.env["DMLC_NODE_HOST"] == "10.0.0.9"
+    # dmlc-core's ssh tracker order: servers, then workers, round-robin over the hosts.
+    assert [(n.role, n.host) for n in nodes[1:]] == [("server", "node-a"), ("worker", "node-b"),
+                                                     ("worker", "node-a")]
+    assert worker0.argv[:-2] == ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "BatchMode=yes", "-p", "2222"]
+    assert worker0.argv[-2] == "node-b"
+    remote = worker0.argv[-1]
+    assert remote.startswith("cd '/shared/gluon wgan' && export ")
+    assert remote.endswith(" && exec " + shlex.join(command))
+    exports = shlex.split(remote.split(" && ")[1])[1:]
+    assert dict(e.split("=", 1) for e in exports) == dict(
+        PS_VERBOSE="1", DMLC_ROLE="worker", DMLC_PS_ROOT_URI="10.0.0.9", DMLC_PS_ROOT_PORT="9100",
+        DMLC_NUM_WORKER="2", DMLC_NUM_SERVER="1", DMLC_NODE_HOST="node-b")
+    # What the remote shell receives is the original argv again, quotes and spaces included.
+    assert shlex.split(remote.split(" && exec ")[1]) == command
+    assert server.env["DMLC_ROLE"] == "server" and "DMLC_ROLE=server" in server.argv[-1]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["-n", "2", "--launcher", "ssh", "--", "python", "x.py"], "needs a hosts file"),
+    (["-n", "0", "--", "python", "x.py"], "at least 1"),
+    (["-n", "2"], "no command"),
+    (["-n", "2", "--launcher", "ssh", "-H", "/nonexistent/hosts", "--", "python", "x.py"], "cannot read hosts"),
+    (["--", "python", "x.py"], "required"),
+])
+def test_bad_input_one_line_exit_2(args, message):
+    result = subprocess.run([sys.executable, LAUNCHER, *args], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_dry_run_and_help():
+    result = subprocess.run([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--port", "9123", "--dry-run",
+                             "--", "python", "train.py", "--outdir", "a b"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["scheduler 0", "server 0", "worker 0", "worker 1"]
+    assert lines[2].endswith("DMLC_NODE_HOST=127.0.0.1 python train.py --outdir 'a b'")
+    assert "DMLC_ROLE=worker" in lines[2] and "DMLC_PS_ROOT_PORT=9123" in lines[2]
+    help_text = subprocess.run([sys.executable, LAUNCHER, "--help"], capture_output=True, text=True,
+                               timeout=30).stdout
+    assert "--launcher" in help_text and "DMLC_ROLE" in help_text
+
+
+def test_distributed_trainer_in_process_local_kvstore():
+    """One worker ('local' kvstore): gradients summed over two devices, two trainers on one kvstore."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+
+    from gluon_wgan.distributed import DistributedTrainer
+
+    ctxs = [mx.cpu(0), mx.cpu(1)]
+    kv = mx.kv.create("local")
+    nets = [gluon.nn.Dense(1, in_units=2), gluon.nn.Dense(1, in_units=2)]
+    for net in nets:
+        net.initialize(mx.init.Constant(1.0), ctx=ctxs)
+    trainers = [DistributedTrainer(net.collect_params(), "sgd", kv, prefix, {"learning_rate": 0.1})
+                for net, prefix in zip(nets, ("generator/", "critic/"))]
+    for net, trainer, scale in zip(nets, trainers, (1.0, 2.0)):
+        shards = gluon.utils.split_and_load(mx.nd.array([[1.0, 2.0], [3.0, 4.0]]) * scale, ctxs)
+        with autograd.record():
+            losses = [net(x).sum() for x in shards]
+        autograd.backward(losses)
+        trainer.step(1)
+        # dL/dw summed over the devices = (4, 6) * scale; one worker: nothing more to average
+        for weight in net.weight.list_data():
+            np.testing.assert_allclose(weight.asnumpy(), [[1 - 0.4 * scale, 1 - 0.6 * scale]], rtol=1e-6)
+    assert trainers[0].learning_rate == 0.1                  # the wrapped Trainer's attributes
+
+
+def test_distributed_trainer_needs_initialized_parameters():
+    import mxnet as mx
+    from mxnet import gluon
+
+    from gluon_wgan.distributed import DistributedTrainer
+
+    net = gluon.nn.Dense(1)                                  # in_units unknown: deferred
+    net.initialize()
+    with pytest.raises(ValueError, match="not initialized"):
+        DistributedTrainer(net.collect_params(), "sgd", mx.kv.create("local"), "critic/")

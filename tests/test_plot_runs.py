@@ -1,0 +1,78 @@
+"""scripts/plot_runs.py: the figure and the GIF from run folders, --help, one-line errors with exit code 2."""
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from test_runs import make_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "plot_runs.py")
+
+
+def cli(*argv):
+    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_figure_and_gif(tmp_path):
+    a = make_run(tmp_path / "a", [1.0, 0.8, 0.9, 0.7] * 10, (10, 20, 30), dict(method="wgan"))
+    b = make_run(tmp_path / "b", [0.3, 0.2] * 20, (40,), dict(method="wgan-gp"))
+    out, gif = tmp_path / "fig3.png", tmp_path / "a.gif"
+    result = cli(a, b, "--out", str(out), "--window", "5", "--labels", "clip", "penalty",
+                 "--gif", a, "--gif-out", str(gif))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).format == "PNG"
+    assert Image.open(gif).n_frames == 3
+    assert "2 run(s)" in result.stdout and "3 frame(s)" in result.stdout
+
+
+def test_real_tiny_run(tiny_cfg, tmp_path):
+    """The folder the training loop writes, read back as it is (names, config.json, samples)."""
+    from gluon_wgan.runs import load_run
+    from gluon_wgan.training.loop import train
+
+    cfg = tiny_cfg(gen_iters=6)
+    train(cfg, progress=False)
+    run = load_run(cfg.outdir)
+    assert run.gen_iters.tolist() == list(range(6)) and run.estimate and run.label == "wgan"
+    assert [g for g, _ in run.samples] == [3, 6]
+    result = cli(cfg.outdir, "--out", str(tmp_path / "f.png"), "--gif", cfg.outdir,
+                 "--gif-out", str(tmp_path / "g.gif"))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "g.gif").n_frames == 2
+
+
+@pytest.mark.parametrize("case,message", [
+    ("missing", "no metrics.jsonl"),
+    ("empty", "no records"),
+    ("labels", "1 label(s) for 2 run folder(s)"),
+    ("window", "--window must be at least 1"),
+    ("gif-alone", "--gif and --gif-out go together"),
+    ("gif-empty", "no sample grids"),
+])
+def test_bad_input_one_line_exit_2(tmp_path, case, message):
+    good = make_run(tmp_path / "good", [1.0, 2.0])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "metrics.jsonl").write_text("")
+    out = str(tmp_path / "f.png")
+    argv = {"missing": [str(tmp_path), "--out", out],
+            "empty": [good, str(empty), "--out", out],
+            "labels": [good, good, "--out", out, "--labels", "x"],
+            "window": [good, "--out", out, "--window", "0"],
+            "gif-alone": [good, "--out", out, "--gif", good],
+            "gif-empty": [good, "--out", out, "--gif", good, "--gif-out", str(tmp_path / "g.gif")]}[case]
+    result = cli(*argv)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not os.path.exists(out)
+
+
+def test_help():
+    result = cli("--help")
+    assert result.returncode == 0
+    for flag in ("--out", "--window", "--labels", "--gif", "--gif-out"):
+        assert flag in result.stdout
