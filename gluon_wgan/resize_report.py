@@ -2,8 +2,9 @@
 
 `run(source, size, limit, outdir)` resizes each image of `source` (an image file, a folder, or an lmdb
 database) the way training does (shorter side to `size`, centre crop) with every backend and every
-interpolation name, measures the differences between backends, and writes ``report.md``,
-``report.csv``, ``heatmap.png`` and ``crops.png`` to `outdir`. docs/resize.md explains the numbers.
+interpolation name, measures the differences between backends (and between every variant and the PyTorch reference
+pipeline's output), and writes ``report.md``, ``report.csv``, ``heatmap.png`` and ``crops.png`` to
+`outdir`. docs/resize.md explains the numbers.
 
 Metrics, for two uint8 images a and b of shape (size, size, 3), d = |a - b| per channel value:
 ``max_abs`` = max d; ``mean_abs`` = mean d; ``l1`` = sum d; ``share_gt10`` = share of pixels whose
@@ -18,21 +19,28 @@ import numpy as np
 from PIL import Image
 
 from .data.folder import list_images
-from .data.lsun import LMDBImages, is_lmdb
+from .data.lsun import LMDBImages, available_categories, category_path, is_lmdb
 from .data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
 from .files import atomic_write, check_writable_dir
 
 PAIRS = (("pillow", "opencv"), ("pillow", "mxnet"), ("opencv", "mxnet"))
 METRICS = ("max_abs", "mean_abs", "l1", "share_gt10", "psnr")
 COLUMNS = ("image", "backend_a", "backend_b", "interpolation") + METRICS + ("constant_a", "constant_b")
-LIBRARY = {"pillow": "Pillow", "opencv": "OpenCV cv2.resize", "mxnet": "mx.image.imresize"}
 # GluonCV's WGAN script meant Pillow's BICUBIC (3) but passed 3 to mx.image.imresize: INTER_AREA.
 GLUONCV_MEANT, GLUONCV_GOT = ("pillow", "bicubic"), ("mxnet", "area")
+# The WGAN reference code (martinarjovsky/WassersteinGAN, main.py) resizes PIL images with torchvision's
+# transforms.Scale(64), whose default filter is PIL.Image.BILINEAR: Pillow's widened (antialiased) bilinear.
+REFERENCE = ("pillow", "bilinear")
+# Variants with a story, named in the reference table of report.md.
+NOTES = {("pillow", "bicubic"): "this project's default (--interpolation bicubic)",
+         ("mxnet", "area"): "GluonCV's WGAN script (imresize interp=3)",
+         ("mxnet", "bilinear"): "Gluon transforms.Resize default (interp=1)"}
 FIGURE_KEY = ("pillow", "opencv", "bicubic")  # figures show the image where this pair differs most
 
-Report = namedtuple("Report", "rows summary gluoncv images skipped figure_image paths")
-Report.__doc__ = """What `run` measured: CSV rows, per-comparison summaries, the GluonCV comparison per image,
-the number of images compared and of unreadable records skipped, and the files written."""
+Report = namedtuple("Report", "rows summary reference gluoncv images skipped figure_image paths")
+Report.__doc__ = """What `run` measured: CSV rows, per-comparison summaries, every variant against the
+reference pipeline and the GluonCV comparison (rows per image), the number of images compared, the
+unreadable records skipped, the image shown in the figures, and the files written."""
 
 
 def difference(a, b):
@@ -65,6 +73,13 @@ def compare_variants(variants, image_name):
     return rows
 
 
+def compare_to_reference(variants, image_name):
+    """Rows comparing every (backend, interpolation) with the `REFERENCE` pipeline's output."""
+    return [dict(image=image_name, backend=backend, interpolation=name,
+                 **difference(variants[backend, name], variants[REFERENCE]))
+            for backend in BACKENDS for name in INTERPOLATIONS if (backend, name) != REFERENCE]
+
+
 class _Source:
     """The images of an input path: one file, a folder (recursively), or an lmdb database."""
 
@@ -78,7 +93,9 @@ class _Source:
         elif os.path.isdir(path):
             self.kind, self.names = "folder", list_images(path)[:limit]
             if not self.names:
-                raise ValueError(f"input folder {path!r} holds no images (and is no lmdb database)")
+                found = available_categories(path)
+                hint = f"; pass one of its databases, e.g. {category_path(path, found[0])}" if found else ""
+                raise ValueError(f"input folder {path!r} holds no images (and is no lmdb database){hint}")
         else:
             self.kind, self.names = "image", [path]
 
@@ -150,7 +167,31 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
         check_writable_dir(outdir)
     except ValueError as err:
         raise ValueError(f"--outdir: {err}") from None
-    rows, gluoncv, bad = [], [], []
+    rows, reference, gluoncv, bad, figure_index = _measure(images, size, progress)
+    if not rows:
+        reason = f" ({bad[0][1]})" if len(bad) == 1 else ""
+        raise ValueError(f"input {source!r}: none of its {len(images)} records is a readable image{reason}")
+    figure_image = images.load(figure_index)
+    paths = {k: os.path.join(outdir, v) for k, v in
+             dict(md="report.md", csv="report.csv", heatmap="heatmap.png", crops="crops.png").items()}
+    variants = resize_variants(figure_image, size)
+    _save_figure(heatmap_figure(variants, images.name(figure_index)), paths["heatmap"])
+    _save_figure(crops_figure(figure_image, variants, images.name(figure_index)), paths["crops"])
+    summary = summarise(rows)
+    report = Report(rows, summary, reference, gluoncv, len(rows) // (len(INTERPOLATIONS) * len(PAIRS)), bad,
+                    images.name(figure_index), paths)
+    atomic_write(paths["csv"], to_csv(rows))
+    atomic_write(paths["md"], to_markdown(report, source, size))
+    return report
+
+
+def _measure(images, size, progress):
+    """Compare every readable image of `images` (a `_Source`).
+
+    Returns (pair rows, reference rows, GluonCV rows, [(name, reason) of unreadable records], index of
+    the image where `FIGURE_KEY` differs most).
+    """
+    rows, reference, gluoncv, bad = [], [], [], []
     worst = (-1.0, None)
     indices = range(len(images))
     for index in (progress(indices, total=len(images)) if progress else indices):
@@ -162,26 +203,12 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
             continue
         image_rows = compare_variants(variants, name)
         rows.extend(image_rows)
+        reference.extend(compare_to_reference(variants, name))
         gluoncv.append(dict(image=name, **difference(variants[GLUONCV_MEANT], variants[GLUONCV_GOT])))
         key = next(r["mean_abs"] for r in image_rows
                    if (r["backend_a"], r["backend_b"], r["interpolation"]) == FIGURE_KEY)
         worst = max(worst, (key, index), key=lambda t: t[0])
-    if not rows:
-        reason = f" ({bad[0][1]})" if len(bad) == 1 else ""
-        raise ValueError(f"input {source!r}: none of its {len(images)} records is a readable image{reason}")
-    figure_index = worst[1]
-    figure_image = images.load(figure_index)
-    paths = {k: os.path.join(outdir, v) for k, v in
-             dict(md="report.md", csv="report.csv", heatmap="heatmap.png", crops="crops.png").items()}
-    variants = resize_variants(figure_image, size)
-    _save_figure(heatmap_figure(variants, images.name(figure_index)), paths["heatmap"])
-    _save_figure(crops_figure(figure_image, variants, images.name(figure_index)), paths["crops"])
-    summary = summarise(rows)
-    report = Report(rows, summary, gluoncv, len(rows) // (len(INTERPOLATIONS) * len(PAIRS)), bad,
-                    images.name(figure_index), paths)
-    atomic_write(paths["csv"], to_csv(rows))
-    atomic_write(paths["md"], to_markdown(report, source, size))
-    return report
+    return rows, reference, gluoncv, bad, worst[1]
 
 
 def to_csv(rows):
@@ -244,30 +271,9 @@ def to_markdown(report, source, size):
         "## Differences", "",
         "d = |a - b| per channel value: max_abs = max d, mean_abs = mean d, l1 = sum d, share_gt10 = share of "
         "pixels whose largest channel difference exceeds 10, PSNR in dB (inf: identical).", "",
-    ]
-    if single:
-        lines += ["| interpolation | compared | max_abs | mean_abs | l1 | share_gt10 | PSNR (dB) |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
-        for r in report.rows:
-            lines.append(f"| {r['interpolation']} | {_pair_label(r['backend_a'], r['backend_b'], r['interpolation'])} "
-                         f"| {r['max_abs']} | {_fmt(r['mean_abs'], 3)} | {r['l1']} | {_fmt(r['share_gt10'], 4)} "
-                         f"| {_fmt(r['psnr'])} |")
-    else:
-        lines += ["| interpolation | compared | max_abs median | max_abs p95 | mean_abs median | mean_abs p95 "
-                  "| PSNR median (dB) | worst image (mean_abs) |", "|---|---|---:|---:|---:|---:|---:|---|"]
-        for s in report.summary:
-            lines.append(f"| {s['interpolation']} | {_pair_label(s['backend_a'], s['backend_b'], s['interpolation'])} "
-                         f"| {_fmt(s['max_abs_median'], 1)} | {_fmt(s['max_abs_p95'], 1)} "
-                         f"| {_fmt(s['mean_abs_median'], 3)} | {_fmt(s['mean_abs_p95'], 3)} "
-                         f"| {_fmt(s['psnr_median'])} | `{s['worst_image']}` ({_fmt(s['worst_mean_abs'], 3)}) |")
-    g = report.gluoncv
-    mean_abs = [r["mean_abs"] for r in g]
-    lines += [
-        "", "## GluonCV's WGAN script: the filter it meant and the one it ran", "",
-        f"Meant: `{FILTERS['pillow']['bicubic'].constant}` (3). Ran: `mx.image.imresize(..., interp=3)`, i.e. "
-        f"`{FILTERS['mxnet']['area'].constant}`. Difference over {len(g)} image(s): mean_abs median "
-        f"{_fmt(float(np.median(mean_abs)), 3)}, max_abs median {_fmt(float(np.median([r['max_abs'] for r in g])), 1)}"
-        f", PSNR median {_fmt(float(np.median([r['psnr'] for r in g])))} dB.", "",
+        *differences_table(report), "",
+        *reference_table(report.reference, single), "",
+        *_gluoncv_section(report.gluoncv), "",
         "## Figures", "",
         f"Image shown: `{report.figure_image}`"
         + ("" if single else " (the largest Pillow-vs-OpenCV bicubic mean_abs)") + ".", "",
@@ -283,6 +289,57 @@ def to_markdown(report, source, size):
     return "\n".join(lines)
 
 
+def differences_table(report):
+    """Markdown lines: library pairs per filter; the values for one image, else their distribution."""
+    if report.images == 1:
+        lines = ["| interpolation | compared | max_abs | mean_abs | l1 | share_gt10 | PSNR (dB) |",
+                 "|---|---|---:|---:|---:|---:|---:|"]
+        for r in report.rows:
+            lines.append(f"| {r['interpolation']} | {_pair_label(r['backend_a'], r['backend_b'], r['interpolation'])} "
+                         f"| {r['max_abs']} | {_fmt(r['mean_abs'], 3)} | {r['l1']} | {_fmt(r['share_gt10'], 4)} "
+                         f"| {_fmt(r['psnr'])} |")
+    else:
+        lines = ["| interpolation | compared | max_abs median | max_abs p95 | mean_abs median | mean_abs p95 "
+                 "| PSNR median (dB) | worst image (mean_abs) |", "|---|---|---:|---:|---:|---:|---:|---|"]
+        for s in report.summary:
+            lines.append(f"| {s['interpolation']} | {_pair_label(s['backend_a'], s['backend_b'], s['interpolation'])} "
+                         f"| {_fmt(s['max_abs_median'], 1)} | {_fmt(s['max_abs_p95'], 1)} "
+                         f"| {_fmt(s['mean_abs_median'], 3)} | {_fmt(s['mean_abs_p95'], 3)} "
+                         f"| {_fmt(s['psnr_median'])} | `{s['worst_image']}` ({_fmt(s['worst_mean_abs'], 3)}) |")
+    return lines
+
+
+def _gluoncv_section(rows):
+    """Markdown lines: what GluonCV's WGAN script meant (Pillow BICUBIC, 3) against what it ran (imresize 3)."""
+    def median(metric):
+        return float(np.median([r[metric] for r in rows]))
+    return ["## GluonCV's WGAN script: the filter it meant and the one it ran", "",
+            f"Meant: `{FILTERS['pillow']['bicubic'].constant}` (3). Ran: `mx.image.imresize(..., interp=3)`, "
+            f"i.e. `{FILTERS['mxnet']['area'].constant}`. Difference over {len(rows)} image(s): mean_abs median "
+            f"{_fmt(median('mean_abs'), 3)}, max_abs median {_fmt(median('max_abs'), 1)}, PSNR median "
+            f"{_fmt(median('psnr'))} dB."]
+
+
+def reference_table(rows, single):
+    """Markdown lines: every variant against the reference pipeline, closest first (medians over images)."""
+    groups = {}
+    for row in rows:
+        groups.setdefault((row["backend"], row["interpolation"]), []).append(row)
+    median = {key: {m: float(np.median([r[m] for r in group])) for m in ("mean_abs", "max_abs", "psnr")}
+              for key, group in groups.items()}
+    head = "" if single else " median"
+    lines = ["## Against the PyTorch reference pipeline", "",
+             f"The WGAN reference code resizes with torchvision `transforms.Scale` on PIL images, whose default "
+             f"is `{FILTERS[REFERENCE[0]][REFERENCE[1]].constant}`. Each variant against that output, closest "
+             "first:", "",
+             f"| variant | mean_abs{head} | max_abs{head} | PSNR{head} (dB) | note |", "|---|---:|---:|---:|---|"]
+    for key in sorted(median, key=lambda k: median[k]["mean_abs"]):
+        m = median[key]
+        lines.append(f"| `{FILTERS[key[0]][key[1]].constant}` | {_fmt(m['mean_abs'], 3)} | {_fmt(m['max_abs'], 1)} "
+                     f"| {_fmt(m['psnr'])} | {NOTES.get(key, '')} |")
+    return lines
+
+
 def _pyplot():
     import matplotlib
     matplotlib.use("Agg")
@@ -291,11 +348,20 @@ def _pyplot():
 
 
 def _save_figure(fig, path):
+    """Write `fig` as an RGB PNG: dropping matplotlib's opaque alpha channel keeps the file ~10% smaller."""
     plt = _pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
-    atomic_write(path, buffer.getvalue())
+    buffer.seek(0)
+    rgb = io.BytesIO()
+    Image.open(buffer).convert("RGB").save(rgb, format="PNG", optimize=True)
+    atomic_write(path, rgb.getvalue())
+
+
+def _label(backend, name):
+    """A figure label: the library's constant, keeping OpenCV's name beside imresize's integer code."""
+    return FILTERS[backend][name].constant.replace("mx.image.imresize ", "imresize ").replace("(OpenCV ", "(")
 
 
 def heatmap_figure(variants, title):
@@ -310,8 +376,8 @@ def heatmap_figure(variants, title):
         for j, (a, b) in enumerate(PAIRS):
             d = diffs[name, a, b]
             shown = axes[i][j].imshow(d.max(axis=-1), cmap="magma", vmin=0, vmax=vmax, interpolation="nearest")
-            axes[i][j].set_title(f"{FILTERS[a][name].constant.split(' (')[0]}\nvs {FILTERS[b][name].constant.split(' (')[0]}"
-                                 f"\nmax_abs {d.max()}, mean_abs {d.mean():.2f}", fontsize=7)
+            axes[i][j].set_title(f"{_label(a, name)}\nvs {_label(b, name)}\nmax_abs {d.max()}, mean_abs {d.mean():.2f}",
+                                 fontsize=7)
             axes[i][j].set_xticks([])
             axes[i][j].set_yticks([])
     fig.colorbar(shown, ax=axes, shrink=0.6, label="|difference| (0-255, largest channel)")
@@ -335,7 +401,7 @@ def crops_figure(image, variants, title):
         for j, backend in enumerate(BACKENDS):
             ax = fig.add_subplot(grid[i, j + 1])
             ax.imshow(variants[backend, name][top:top + crop, top:top + crop], interpolation="nearest")
-            ax.set_title(FILTERS[backend][name].constant.split(" (")[0], fontsize=7)
+            ax.set_title(_label(backend, name), fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
     fig.suptitle(f"{title}: central {crop} x {crop} of the {size} x {size} outputs", fontsize=9)

@@ -32,7 +32,7 @@ def test_writes_all_outputs_with_a_progress_bar(images, tmp_path):
     assert sorted(os.listdir(out)) == ["crops.png", "heatmap.png", "report.csv", "report.md"]
     assert "3/3" in result.stderr                       # tqdm writes to stderr
     assert "3 image(s) compared" in result.stdout and "Pillow vs OpenCV bicubic" in result.stdout
-    assert len(open(out / "report.csv").read().splitlines()) == 1 + 3 * 15
+    assert len((out / "report.csv").read_text().splitlines()) == 1 + 3 * 15
 
 
 def load_script():
@@ -46,7 +46,7 @@ def load_script():
 def test_limit(images, tmp_path):
     assert load_script().main([images, "--size", "8", "--limit", "2", "--no-progress",
                                "--outdir", str(tmp_path / "o")]) == 0
-    assert len(open(tmp_path / "o" / "report.csv").read().splitlines()) == 1 + 2 * 15
+    assert len((tmp_path / "o" / "report.csv").read_text().splitlines()) == 1 + 2 * 15
 
 
 def test_help_names_filters_and_the_integer_trap():

@@ -55,6 +55,18 @@ def test_bad_file_is_skipped_and_counted_in_a_stream(folder):
     assert list(stream.bad_records) == ["broken.jpeg"]
 
 
+def test_unreadable_file_is_skipped_and_counted(folder):
+    """A file listed at start but unreadable later (here a dangling link) must not end a long run."""
+    os.symlink(os.path.join(folder, "no-such-target.png"), os.path.join(folder, "gone.png"))
+    data = get_dataset("folder", root=folder, image_size=8)
+    assert data.describe(4) == "gone.png"                 # listed: its extension is an image's
+    with pytest.raises(BadRecord, match=r"^cannot read the file \(No such file or directory\)$"):
+        data[4]
+    stream = BatchStream(data, batch_size=6, seed=1)     # seed 1: neither bad file stands in for the other
+    assert next(stream).shape == (6, 3, 8, 8) and stream.skipped == 2
+    assert sorted(stream.bad_records) == ["broken.jpeg", "gone.png"]
+
+
 def test_empty_or_missing_folders_are_one_line_errors(tmp_path):
     (tmp_path / "empty" / "sub").mkdir(parents=True)
     (tmp_path / "empty" / "readme.txt").write_text("hi")

@@ -78,6 +78,8 @@ def test_each_backend_calls_its_library(backend):
 def test_resized_shape_and_crop_follow_torchvision():
     # torchvision Resize(64) on 256 x 341 (w x h): short side 64, long int(64 * 341 / 256) = 85
     assert resized_shape(341, 256, 64) == (85, 64)
+    assert resized_shape(107, 64, 32) == (53, 32)       # int(53.5): truncated, not rounded, when portrait
+    assert resized_shape(64, 107, 32) == (32, 53)       # and when landscape
     assert resized_shape(100, 150, 64) == (64, 96)
     assert resized_shape(64, 64, 64) == (64, 64)
     a = np.arange(7 * 10).reshape(7, 10)

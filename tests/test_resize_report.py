@@ -57,6 +57,31 @@ def test_exact_2x_downscale_of_blocks_agrees_for_nearest_and_area(interpolation)
     assert all(r["max_abs"] == 0 for r in compare_variants(variants, "b") if r["interpolation"] == interpolation)
 
 
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_nearest_at_integer_factors_picks_different_pixels(k):
+    """Shrinking by an integer k, Pillow's NEAREST samples the pixel centre, source pixel k * i + k // 2;
+    OpenCV's INTER_NEAREST (and so imresize interp=0) floors k * i. They agree only on images constant
+    over k x k blocks (the test above), so on a photograph nearest differs as much as any filter."""
+    image = np.random.default_rng(k).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    n = 64 // k
+    np.testing.assert_array_equal(resize(image, n, n, "pillow", "nearest"), image[k // 2::k, k // 2::k])
+    for backend in ("opencv", "mxnet"):
+        np.testing.assert_array_equal(resize(image, n, n, backend, "nearest"), image[::k, ::k])
+
+
+@pytest.mark.parametrize("k", [2, 4, 8])
+def test_area_at_integer_factors_is_the_block_mean_up_to_rounding(k):
+    """Pillow's BOX and OpenCV's INTER_AREA both average each k x k block; OpenCV rounds the mean
+    correctly, Pillow's fixed-point arithmetic is within 1 grey level: they never differ by more than 1."""
+    image = np.random.default_rng(k).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    n = 64 // k
+    mean = image.reshape(n, k, n, k, 3).mean(axis=(1, 3))
+    for backend in BACKENDS:
+        out = resize(image, n, n, backend, "area").astype(float)
+        assert np.abs(out - mean).max() <= (1.0 if backend == "pillow" else 0.5)
+    assert difference(resize(image, n, n, "pillow", "area"), resize(image, n, n, "opencv", "area"))["max_abs"] <= 1
+
+
 def test_exact_2x_bilinear_opencv_averages_two_pixels_pillow_widens():
     """OpenCV samples x = 2i + 0.5, halfway inside a block: the block value. Pillow's bilinear, widened
     to a 4-pixel triangle when shrinking by 2, also mixes in the neighbouring blocks."""
@@ -110,7 +135,9 @@ def test_run_over_a_folder_writes_everything(folder, tmp_path):
     assert report.figure_image == "checker.png"  # the largest Pillow-vs-OpenCV bicubic difference
     for name in ("report.md", "report.csv", "heatmap.png", "crops.png"):
         assert os.path.getsize(os.path.join(out, name)) > 0
-    assert Image.open(os.path.join(out, "heatmap.png")).format == "PNG"
+    for name in ("heatmap.png", "crops.png"):
+        with Image.open(os.path.join(out, name)) as figure:
+            assert figure.format == "PNG" and figure.mode == "RGB"
     with open(os.path.join(out, "report.csv")) as f:
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == COLUMNS and len(rows) == 45
@@ -132,7 +159,7 @@ def test_run_over_a_folder_writes_everything(folder, tmp_path):
     assert s["worst_image"] == "checker.png" and s["worst_mean_abs"] == high
     assert summary["pillow", "opencv", "area"]["max_abs_p95"] == 0.0      # exact 2x / 3x / flat: all agree
 
-    text = open(os.path.join(out, "report.md")).read()
+    text = (tmp_path / "out" / "report.md").read_text()
     assert "`PIL.Image.Resampling.BICUBIC` = 3" in text and "`cv2.INTER_AREA` = 3" in text
     assert "The integer 3 is `PIL.Image.Resampling.BICUBIC` to Pillow but `cv2.INTER_AREA`" in text
     assert "`broken.jpg`" in text and "heatmap.png" in text and "crops.png" in text
@@ -144,7 +171,7 @@ def test_run_on_one_image_and_on_an_lmdb(tmp_path):
     Image.fromarray(blocks(40)[0]).save(path)
     single = run(str(path), size=32, outdir=str(tmp_path / "one"))
     assert single.images == 1 and single.rows[0]["image"] == "photo.png"
-    text = open(tmp_path / "one" / "report.md").read()
+    text = (tmp_path / "one" / "report.md").read_text()
     assert "| max_abs | mean_abs | l1 | share_gt10 | PSNR (dB) |" in text
     env = lmdb.open(str(tmp_path / "church_outdoor_train_lmdb"), map_size=1 << 22)
     with env.begin(write=True) as txn:
@@ -175,6 +202,40 @@ def test_inputs_without_images(tmp_path):
     with pytest.raises(ValueError, match=r"^input '.*note.png': none of its 1 records is a readable image "
                                          r"\(not an image format"):
         run(str(tmp_path / "note.png"), outdir=str(tmp_path / "o"))
+
+
+def test_every_variant_is_compared_with_the_reference_pipeline(tmp_path):
+    """torchvision's Scale on PIL images is Pillow BILINEAR: the row for it is left out, the others are
+    its differences; a flat image is reproduced exactly by every variant."""
+    image, _ = blocks(32)
+    variants = resize_variants(image, 32)
+    rows = resize_report.compare_to_reference(variants, "b")
+    assert len(rows) == len(BACKENDS) * len(INTERPOLATIONS) - 1
+    assert ("pillow", "bilinear") not in {(r["backend"], r["interpolation"]) for r in rows}
+    row = next(r for r in rows if (r["backend"], r["interpolation"]) == ("opencv", "area"))
+    assert row == dict(image="b", backend="opencv", interpolation="area",
+                       **difference(variants["opencv", "area"], variants["pillow", "bilinear"]))
+    flat = resize_report.compare_to_reference(resize_variants(Image.new("RGB", (40, 30), (1, 2, 3)), 8), "f")
+    assert all(r["max_abs"] == 0 for r in flat)
+    Image.fromarray(image).save(tmp_path / "in.png")
+    run(str(tmp_path / "in.png"), size=32, outdir=str(tmp_path / "out"))
+    text = (tmp_path / "out" / "report.md").read_text()
+    table = text.split("## Against the PyTorch reference pipeline")[1].split("\n## ")[0]
+    assert "`PIL.Image.Resampling.BILINEAR`" in table                      # named as the reference
+    body = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(body) == 14
+    assert any("`PIL.Image.Resampling.BICUBIC`" in line and "this project's default" in line for line in body)
+    assert any("`mx.image.imresize interp=3 (OpenCV INTER_AREA)`" in line and "GluonCV" in line for line in body)
+    means = [float(line.split("|")[2]) for line in body]
+    assert means == sorted(means)                                           # closest first
+
+
+def test_an_lsun_root_names_its_databases(tmp_path):
+    import lmdb
+    env = lmdb.open(str(tmp_path / "bedroom_train_lmdb"), map_size=1 << 20)
+    env.close()
+    with pytest.raises(ValueError, match=r"holds no images .*e\.g\. .*bedroom_train_lmdb$"):
+        run(str(tmp_path), outdir=str(tmp_path / "o"))
 
 
 def test_filter_table_names_every_constant():

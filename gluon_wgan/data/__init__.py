@@ -7,10 +7,10 @@ deterministic stream of batches that skips and counts bad records.
 import os
 
 from .folder import CIFAR10, ImageFolder
-from .lsun import LSUN, LMDBImages, is_lmdb
+from .lsun import LSUN, LMDBImages
 from .shapes import Shapes
 from .stream import BatchStream
-from .transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, ImageTransform, check_resize_options
+from .transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, ImageTransform
 
 DATASETS = ("shapes", "folder", "lsun", "cifar10")
 

@@ -91,12 +91,14 @@ class CIFAR10(Dataset):
         try:
             with contextlib.redirect_stdout(printed):  # Gluon prints each download attempt
                 images = GluonCIFAR10(train=True, **kwargs)._data
-        except (OSError, RuntimeError, UserWarning) as err:  # requests' errors are OSErrors
+        # gluon.utils.download raises requests' errors (OSErrors) offline, RuntimeError on an HTTP status
+        # other than 200, and *raises* UserWarning when the downloaded file's SHA-1 does not match.
+        except (OSError, RuntimeError, UserWarning) as err:
             where = kwargs.get("root", "Gluon's default folder ($MXNET_HOME/datasets/cifar10)")
             reason = str(err).splitlines()[0][:160] if str(err) else type(err).__name__
             raise ValueError(f"--dataset cifar10: CIFAR-10 is not in {where} and could not be downloaded "
-                             f"({type(err).__name__}: {reason}); connect to the internet once or "
-                             "copy the data_batch_*.bin files there (--dataroot)") from None
+                             f"({type(err).__name__}: {reason}); connect to the internet once or copy "
+                             "data_batch_1..5.bin and test_batch.bin of cifar-10-binary there (--dataroot)") from None
         finally:
             for line in printed.getvalue().splitlines():
                 log.info("%s", line)

@@ -105,9 +105,13 @@ def decode(data):
 
 
 def load(path):
-    """`decode` the file at `path`."""
-    with open(path, "rb") as f:
-        return decode(f.read())
+    """`decode` the file at `path`; a file that cannot be read (vanished, dangling link) is a BadRecord too."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as err:
+        raise BadRecord(f"cannot read the file ({err.strerror or type(err).__name__})") from None
+    return decode(data)
 
 
 def to_rgb(image):
@@ -130,7 +134,7 @@ def to_rgb(image):
         if image.mode != "F" and values.max(initial=0) > 255:
             values = values / 257.0  # 65535 -> 255
         return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if image.mode == "P" and "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
@@ -140,10 +144,11 @@ def to_rgb(image):
 def resized_shape(height, width, size):
     """(height, width) with the shorter side equal to `size` and the aspect ratio kept.
 
-    The longer side is truncated, ``int(size * long / short)``, as torchvision's ``Resize(size)`` does.
+    The longer side is truncated, ``int(size * long / short)``, as torchvision's ``Scale(size)`` (used by
+    the WGAN reference code) and ``Resize(size)`` do on both orientations.
     """
     if width <= height:
-        return int(round(size * height / width)), size
+        return int(size * height / width), size
     return size, int(size * width / height)
 
 
