@@ -1,0 +1,283 @@
+"""FID and Inception Score of a generator against a dataset: the pipeline behind scripts/evaluate.py.
+
+Three pieces with plain arguments:
+
+- `real_statistics(extractor, dataset, ...)`: InceptionV3 statistics of real images, cached on disk per
+  (dataset, root, image size, resize backend and filter, number of images, weights, feature dims).
+- `evaluate_generator(generator, real_stats, extractor, ...)`: FID and IS of generated samples; what
+  the training loop calls every --eval-every generator iterations.
+- `evaluate_run(run_dir, extractor, ...)`: the generator of a run folder's latest checkpoint, evaluated,
+  and ``<run_dir>/eval.json`` written.
+
+Formulas and the extractor live in `gluon_wgan.metrics.inception`; docs/metrics.md says what the
+numbers mean and why they need the real pretrained weights.
+"""
+import hashlib
+import io
+import json
+import logging
+import os
+import time
+import zipfile
+
+import mxnet as mx
+import numpy as np
+
+from .data import BadRecord, get_dataset
+from .files import atomic_write, atomic_write_json, recover_dir
+from .metrics.inception import RunningStatistics, frechet_distance, inception_score
+from .models import get_model
+
+log = logging.getLogger(__name__)
+CACHE_VERSION = 1      # bump when the way real statistics are computed changes
+N_SAMPLES = 50000      # Heusel et al. 2017 and Salimans et al. 2016 both use 50,000 samples
+
+
+def default_cache_dir():
+    """``$XDG_CACHE_HOME/gluon_wgan/inception`` (``~/.cache/...`` when the variable is unset)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "gluon_wgan", "inception")
+
+
+def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend="pillow",
+                    interpolation="bicubic", lsun_category="bedroom", n_images=N_SAMPLES, cache_dir=None,
+                    seed=0, splits=10):
+    """InceptionV3 statistics of `n_images` real images, read from or written to `cache_dir`.
+
+    The images are those training sees (same dataset, size, resize backend and filter, values in
+    [-1, 1]), a seeded random subset when the dataset is larger; unreadable records are skipped.
+
+    Parameters
+    ----------
+    extractor : gluon_wgan.metrics.inception.InceptionV3Features
+    dataset, root, image_size, resize_backend, interpolation, lsun_category
+        As `gluon_wgan.data.get_dataset` (the run's --dataset, --dataroot, ... options).
+    n_images : int, default 50000
+        Capped at the dataset's size.
+    cache_dir : str, optional
+        Folder of cached statistics; None computes without caching.
+    seed : int, default 0
+        Seed of the subset.
+    splits : int, default 10
+        Inception Score splits of the real images (a reference value for the generated ones).
+
+    Returns
+    -------
+    dict
+        ``mu`` (D,), ``sigma`` (D, D), ``n``, ``is_mean``, ``is_std``, ``key`` (what the cache entry
+        depends on), ``path`` (cache file or None) and ``cached`` (True when read from the cache).
+
+    Raises
+    ------
+    ValueError
+        Bad dataset options (from `get_dataset`), `n_images` < 2, or no readable image.
+    """
+    if int(n_images) < 2:
+        raise ValueError(f"--n-real must be at least 2 (a covariance needs two images), got {n_images}")
+    data = get_dataset(dataset, root=root, image_size=image_size, resize_backend=resize_backend,
+                       interpolation=interpolation, lsun_category=lsun_category)
+    n = min(int(n_images), len(data))
+    key = dict(version=CACHE_VERSION, dataset=dataset, root=os.path.abspath(root) if root else None,
+               lsun_category=lsun_category if dataset == "lsun" else None, dataset_size=len(data),
+               image_size=int(image_size), resize_backend=resize_backend, interpolation=interpolation,
+               n_images=n, seed=int(seed), splits=int(splits), weights=extractor.identity,
+               dims=extractor.dims)
+    path = None
+    if cache_dir:
+        digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        path = os.path.join(cache_dir, f"{dataset}{image_size}-n{n}-d{extractor.dims}-{digest}.npz")
+        cached = _read_cache(path, key)
+        if cached is not None:
+            return dict(cached, key=key, path=path, cached=True)
+    stats, probs, skipped = RunningStatistics(), [], 0
+    order = iter(np.random.default_rng(seed).permutation(len(data)))
+    while stats.n < n:
+        batch = []
+        for index in order:
+            try:
+                batch.append(data[int(index)])
+            except BadRecord as err:
+                skipped += 1
+                log.warning("real statistics: skipping unreadable record %d (%s)", index, err)
+            if len(batch) == min(extractor.batch_size, n - stats.n):
+                break
+        if not batch:
+            break
+        features, p = extractor(np.stack(batch))
+        stats.update(features)
+        probs.append(p)
+    if stats.n < 2:
+        raise ValueError(f"--dataset {dataset}: fewer than 2 readable images ({skipped} unreadable)")
+    mu, sigma = stats.result()
+    is_mean, is_std = inception_score(np.concatenate(probs), min(splits, stats.n))
+    result = dict(mu=mu, sigma=sigma, n=stats.n, is_mean=is_mean, is_std=is_std)
+    if path:
+        buffer = io.BytesIO()
+        np.savez(buffer, key=json.dumps(key, sort_keys=True), **result)
+        atomic_write(path, buffer.getvalue())
+    return dict(result, key=key, path=path, cached=False)
+
+
+def _read_cache(path, key):
+    """The statistics stored at `path` if it exists and was computed for `key`, else None."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with np.load(path) as stored:
+            if json.loads(str(stored["key"])) != json.loads(json.dumps(key)):
+                log.warning("%s was computed for other options; recomputing", path)
+                return None
+            return dict(mu=stored["mu"], sigma=stored["sigma"], n=int(stored["n"]),
+                        is_mean=float(stored["is_mean"]), is_std=float(stored["is_std"]))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:  # not ours, or damaged by hand
+        log.warning("cannot read cached statistics %s (%s: %s); recomputing", path, type(err).__name__, err)
+        return None
+
+
+def evaluate_generator(generator, real_stats, extractor, n_samples=N_SAMPLES, batch_size=64, nz=None,
+                       ctx=None, seed=0, splits=10, fid_method="sqrtm"):
+    """FID against `real_stats` and Inception Score of `n_samples` images from `generator`.
+
+    The noise comes from numpy's generator `seed` (the same samples at every call, and MXNet's global
+    random state untouched). The generator runs in train mode, i.e. BatchNorm with batch statistics,
+    as the reference code samples it and as `batch_size` images are seen in training (train mode
+    outside `autograd.record()` does not update the running statistics on MXNet 1.9.1). Images are
+    clipped to [-1, 1] (the MLP generator has no tanh), as when they are saved.
+
+    Parameters
+    ----------
+    generator : mx.gluon.HybridBlock
+        z (B, nz) -> images (B, 3, H, W) in [-1, 1]; initialized.
+    real_stats : dict
+        From `real_statistics` (``mu``, ``sigma``).
+    extractor : gluon_wgan.metrics.inception.InceptionV3Features
+        The extractor that computed `real_stats`.
+    n_samples : int, default 50000
+    batch_size : int, default 64
+        Samples per generator forward pass (the training batch size keeps BatchNorm's statistics).
+    nz : int, optional
+        Latent size; default ``generator.nz``.
+    ctx : mx.Context, optional
+        Where the generator runs; default the context of its parameters.
+    seed : int, default 0
+    splits : int, default 10
+        Inception Score splits (capped at `n_samples`).
+    fid_method : {'sqrtm', 'eigh'}, default 'sqrtm'
+        See `frechet_distance`.
+
+    Returns
+    -------
+    dict
+        ``fid``, ``is_mean``, ``is_std`` and ``n`` (plain Python numbers, JSON-ready).
+    """
+    if int(n_samples) < 2:
+        raise ValueError(f"--n-samples must be at least 2, got {n_samples}")
+    nz = nz or generator.nz
+    ctx = ctx or next(iter(generator.collect_params().values())).list_ctx()[0]
+    rng = np.random.default_rng(seed)
+    stats, probs, done = RunningStatistics(), [], 0
+    while done < n_samples:
+        b = min(batch_size, n_samples - done)
+        z = mx.nd.array(rng.standard_normal((b, nz), dtype=np.float32), ctx=ctx)
+        with mx.autograd.train_mode():
+            images = mx.nd.clip(generator(z), -1.0, 1.0)
+        features, p = extractor(images)
+        stats.update(features)
+        probs.append(p)
+        done += b
+    mu, sigma = stats.result()
+    is_mean, is_std = inception_score(np.concatenate(probs), min(splits, done))
+    fid = frechet_distance(mu, sigma, real_stats["mu"], real_stats["sigma"], method=fid_method)
+    return dict(fid=fid, is_mean=is_mean, is_std=is_std, n=done)
+
+
+def load_generator(run_dir, ctx=None):
+    """The generator of `run_dir`'s latest checkpoint, built from its config.json, and that config.
+
+    Raises
+    ------
+    ValueError
+        When `run_dir` does not exist or holds no checkpoint.
+    """
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"run folder {run_dir!r} does not exist")
+    latest = os.path.join(run_dir, "checkpoints", "latest")
+    recover_dir(latest)  # a kill between the two renames of a checkpoint write leaves latest.old
+    params = os.path.join(latest, "generator.params")
+    if not os.path.isfile(params):
+        raise ValueError(f"run folder {run_dir!r} has no checkpoint (checkpoints/latest/generator.params)")
+    config_path = os.path.join(latest, "config.json")
+    if not os.path.isfile(config_path):
+        config_path = os.path.join(run_dir, "config.json")
+    try:
+        with open(config_path) as f:
+            config = json.load(f)
+        generator = build_generator(config)
+    except (OSError, ValueError, KeyError) as err:  # json's JSONDecodeError is a ValueError
+        raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
+                         f"({type(err).__name__}: {err})") from None
+    ctx = ctx or mx.cpu()
+    generator.load_parameters(params, ctx=ctx)
+    generator.hybridize()
+    return generator, config
+
+
+def build_generator(config):
+    """The (uninitialized) generator a run's config dict describes; mirrors training.loop.build_models."""
+    size = config["image_size"]
+    if config.get("generator", "dcgan") == "dcgan":
+        return get_model("dcgan_generator", image_size=size, nz=config["nz"], ngf=config["ngf"],
+                         n_extra_layers=config.get("n_extra_layers", 0), norm=config.get("gen_norm", "batch"),
+                         filters=config.get("gen_filters", "doubling"))
+    return get_model("mlp_generator", out_shape=(3, size, size), nz=config["nz"],
+                     hidden=config.get("mlp_hidden", 512))
+
+
+def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir=None, batch_size=64,
+                 seed=0, splits=10, fid_method="sqrtm", random_inception=False):
+    """Evaluate the latest checkpoint of `run_dir` on its own dataset; write ``run_dir/eval.json``.
+
+    Parameters
+    ----------
+    run_dir : str
+    extractor : gluon_wgan.metrics.inception.InceptionV3Features
+    n_samples : int, default 50000
+        Generated images.
+    n_real : int, optional
+        Real images for the statistics; default `n_samples`.
+    cache_dir : str, optional
+        Folder of cached real statistics (None: no cache).
+    batch_size, seed, splits, fid_method
+        As `evaluate_generator`.
+    random_inception : bool, default False
+        Marks eval.json as made with random InceptionV3 weights (testing only).
+
+    Returns
+    -------
+    dict
+        What eval.json holds: ``fid``, ``is_mean``, ``is_std``, ``n``, the real images' ``real_n``,
+        ``real_is_mean``, ``real_is_std``, ``real_cached``, ``gen_iter``, ``inception_weights``,
+        ``dims``, ``fid_method``, ``seconds``, and a ``warning`` when the weights are random.
+    """
+    start = time.time()
+    generator, config = load_generator(run_dir, extractor.ctx)
+    real = real_statistics(extractor, config["dataset"], root=config.get("dataroot"),
+                           image_size=config["image_size"], resize_backend=config.get("resize_backend", "pillow"),
+                           interpolation=config.get("interpolation", "bicubic"),
+                           lsun_category=config.get("lsun_category", "bedroom"),
+                           n_images=n_real or n_samples, cache_dir=cache_dir, seed=seed, splits=splits)
+    result = evaluate_generator(generator, real, extractor, n_samples=n_samples, batch_size=batch_size,
+                                ctx=extractor.ctx, seed=seed, splits=splits, fid_method=fid_method)
+    state_path = os.path.join(run_dir, "checkpoints", "latest", "state.json")
+    gen_iter = None
+    if os.path.isfile(state_path):
+        with open(state_path) as f:
+            gen_iter = json.load(f).get("gen_iter")
+    result.update(real_n=real["n"], real_is_mean=real["is_mean"], real_is_std=real["is_std"],
+                  real_cached=real["cached"], real_cache_file=real["path"], gen_iter=gen_iter,
+                  inception_weights=extractor.identity, dims=extractor.dims, fid_method=fid_method,
+                  seed=seed, splits=splits, seconds=round(time.time() - start, 3))
+    if random_inception:
+        result["warning"] = "random InceptionV3 weights (testing only): these numbers are meaningless"
+    atomic_write_json(os.path.join(run_dir, "eval.json"), result)
+    return result

@@ -1,0 +1,103 @@
+#!/usr/bin/env python
+"""FID and Inception Score of a run's latest generator: `python scripts/evaluate.py RUN_DIR` (see --help).
+
+Writes RUN_DIR/eval.json and prints one line. Bad input (missing run folder, no checkpoint, weights
+that cannot be had) is one line on stderr and exit code 2.
+"""
+import argparse
+import logging
+import sys
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Errors are one line on stderr (no usage block) and exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except None and False (those helps say what happens instead)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None or action.default is False else super()._get_help_string(action)
+
+
+def build_parser():
+    parser = OneLineParser(
+        prog="evaluate.py",
+        description="Compute the FID (Heusel et al. 2017) and Inception Score (Salimans et al. 2016) of "
+                    "the generator in RUN_DIR/checkpoints/latest with gluoncv's InceptionV3, against "
+                    "real images of the run's own dataset (same --dataset, --dataroot, --image-size and "
+                    "resize options, read from RUN_DIR/config.json). Real-image statistics are cached "
+                    "in --cache-dir. Writes RUN_DIR/eval.json.",
+        epilog="Weights: by default gluoncv's pretrained ImageNet InceptionV3, read from "
+               "$MXNET_HOME/models (~/.mxnet/models) or downloaded; offline, pass --inception-weights. "
+               "gluoncv's InceptionV3 is not the TensorFlow FID Inception, so the numbers compare runs "
+               "of this package, not papers' FIDs. See docs/metrics.md.",
+        formatter_class=_Formatter)
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder (its --outdir)")
+    parser.add_argument("--n-samples", type=int, default=50000, metavar="N",
+                        help="generated images (the papers use 50000)")
+    parser.add_argument("--n-real", type=int, default=None, metavar="N",
+                        help="real images for the statistics, capped at the dataset size "
+                             "(default: --n-samples)")
+    parser.add_argument("--inception-weights", metavar="FILE", default=None,
+                        help="gluon .params file of gluoncv's InceptionV3 (inceptionv3-a5050dbc.params); "
+                             "needed where the pretrained weights cannot be downloaded")
+    parser.add_argument("--random-inception", action="store_true",
+                        help="TESTING ONLY: randomly initialised InceptionV3; the numbers are meaningless")
+    parser.add_argument("--ctx", default="cpu", metavar="CTX", help="device: cpu or gpu(0) (the first device is used)")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="folder of cached real-image statistics (default: "
+                             "$XDG_CACHE_HOME/gluon_wgan/inception, i.e. ~/.cache/gluon_wgan/inception)")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write cached statistics")
+    parser.add_argument("--batch-size", type=int, default=64, metavar="N",
+                        help="images per generator and InceptionV3 forward pass")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seed of the noise and of the real-image subset")
+    parser.add_argument("--splits", type=int, default=10, metavar="N", help="Inception Score splits")
+    parser.add_argument("--fid-method", choices=("sqrtm", "eigh"), default="sqrtm",
+                        help="matrix square root of the references (scipy.linalg.sqrtm), or the exact "
+                             "and faster eigenvalue form")
+    parser.add_argument("--dims", type=int, choices=(64, 192, 768, 2048), default=2048,
+                        help="InceptionV3 features for FID, as pytorch-fid's --dims; 2048 is the standard")
+    parser.add_argument("--quiet", action="store_true", help="no log messages")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.random_inception and args.inception_weights:
+        parser.error("--random-inception and --inception-weights exclude each other")
+    for name, least in (("n_samples", 2), ("n_real", 2), ("batch_size", 1), ("splits", 1)):
+        value = getattr(args, name)
+        if value is not None and value < least:
+            why = " (a covariance needs two images)" if least == 2 else ""
+            parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
+    from gluon_wgan.context import parse_ctx  # after parsing: --help and bad flags stay quick
+    from gluon_wgan.evaluate import default_cache_dir, evaluate_run, load_generator
+    from gluon_wgan.metrics.inception import InceptionV3Features
+
+    try:
+        ctx = parse_ctx(args.ctx)[0]
+        load_generator(args.run_dir, ctx)  # refuse a bad RUN_DIR before loading InceptionV3
+        extractor = InceptionV3Features(weights=args.inception_weights, random_init=args.random_inception,
+                                        pretrained=not (args.inception_weights or args.random_inception),
+                                        seed=args.seed, ctx=ctx, batch_size=args.batch_size, dims=args.dims)
+        result = evaluate_run(args.run_dir, extractor, n_samples=args.n_samples, n_real=args.n_real,
+                              cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
+                              batch_size=args.batch_size, seed=args.seed, splits=args.splits,
+                              fid_method=args.fid_method, random_inception=args.random_inception)
+    except ValueError as err:
+        parser.error(str(err))
+    note = " (RANDOM InceptionV3 weights: meaningless, testing only)" if args.random_inception else ""
+    print(f"gen_iter {result['gen_iter']}: FID {result['fid']:.4g}, IS {result['is_mean']:.4g} "
+          f"+- {result['is_std']:.3g} over {result['n']} samples{note}; wrote {args.run_dir}/eval.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
