@@ -11,13 +11,7 @@ from dataclasses import fields, replace
 from .config import METHOD_DEFAULTS, PRESETS, TrainConfig, flag, resolve, resume_differences, to_dict
 from .context import parse_ctx
 from .files import check_writable_dir
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from .oneline import OneLineParser
 
 
 def build_parser():

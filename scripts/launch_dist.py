@@ -8,12 +8,7 @@ import logging
 import shlex
 import sys
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """Errors are one line on stderr (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from gluon_wgan.oneline import OneLineParser
 
 
 def build_parser():

@@ -6,12 +6,7 @@ Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gi
 import argparse
 import sys
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """Errors are one line on stderr (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
+from gluon_wgan.oneline import OneLineParser
 
 
 def build_parser():

@@ -6,6 +6,9 @@ See --help and docs/toy.md.
 import argparse
 import sys
 
+from gluon_wgan.oneline import OneLineParser
+
+
 DATASETS = ("8gaussians", "25gaussians", "swissroll")
 DEFAULT_GEN_ITERS = {"train": 500, "1a": 100, "1b": 20}
 
@@ -15,13 +18,6 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         return action.help if action.default is None else super()._get_help_string(action)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """Errors are one line on stderr (no usage block) and exit code 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser():
