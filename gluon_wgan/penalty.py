@@ -6,9 +6,9 @@ BatchNorm (apache/mxnet issue 10002), cannot go through a hybridized block, and 
 relu MLP it returns exactly zero for every weight but the first layer's (docs/gradient_penalty.md,
 docs/examples/). So the default path writes grad_x D out with first-order operators: a forward pass
 through `critic.body` that keeps what each layer's input gradient needs, then the transposed pass
-from dD/d(output) = 1 (Deconvolution for Conv2D, dot for Dense, masks for the activations, the
-layer-norm backward in closed form). Ordinary first-order autograd then differentiates that
-computation with respect to the parameters.
+from dD/d(output) = 1 (Deconvolution for Conv2D, or dot for one whose kernel covers its input; dot
+for Dense; masks for the activations; the layer-norm backward in closed form). Ordinary first-order
+autograd then differentiates that computation with respect to the parameters.
 
 With MKL-DNN, a weight read by both a Convolution and a Deconvolution in one recorded graph makes
 `backward()` crash (docs/examples/mkldnn_shared_weight.py). The transposed pass therefore reads a
@@ -261,13 +261,20 @@ def _conv2d(layer, h, critic):
         out = nd.Convolution(h, weight, layer.bias.data(h.context), **kw)
 
     def transpose(g):
+        weight_t = _weight_for_transpose(layer.weight, h.context, critic)
+        if g.shape[2:] == (1, 1) and tuple(kw["pad"]) == (0, 0) and tuple(kw["kernel"]) == h.shape[2:]:
+            # A convolution whose kernel covers its whole unpadded input (the critic's last layer)
+            # is a dense layer on the flattened input: its transpose is one small matrix product.
+            # oneDNN 2.x runs that Deconvolution (to 512 channels from 1) in its reference
+            # implementation: measured 10x slower than this, forward + backward.
+            return nd.dot(g.reshape((g.shape[0], -1)), weight_t.reshape((weight_t.shape[0], -1))
+                          ).reshape(h.shape)
         # Deconvolution with the convolution's weight is its transpose; adj recovers the input
         # size lost to the floor in out = (in + 2 pad - kernel) // stride + 1.
         adj = tuple(i - ((o - 1) * s - 2 * p + k) for i, o, s, p, k in
                     zip(h.shape[2:], g.shape[2:], kw["stride"], kw["pad"], kw["kernel"]))
-        return nd.Deconvolution(g, _weight_for_transpose(layer.weight, h.context, critic),
-                                kernel=kw["kernel"], stride=kw["stride"], pad=kw["pad"], adj=adj,
-                                num_filter=h.shape[1], no_bias=True)
+        return nd.Deconvolution(g, weight_t, kernel=kw["kernel"], stride=kw["stride"], pad=kw["pad"],
+                                adj=adj, num_filter=h.shape[1], no_bias=True)
     return out, transpose
 
 
@@ -293,6 +300,10 @@ def _leaky_relu(layer, h, critic):
     slope = float(np.float32(layer._alpha))
     with autograd.pause():
         factor = (h > 0) * (1.0 - slope) + slope
+    if h.dtype == np.float32:
+        # The same values forward and backward (h or slope * h; g or slope * g), but MKL-DNN's
+        # kernel keeps the Convolution's blocked layout: no layout conversion before and after.
+        return nd.LeakyReLU(h, act_type="leaky", slope=slope), lambda g: nd.elemwise_mul(g, factor)
     return nd.elemwise_mul(h, factor), lambda g: nd.elemwise_mul(g, factor)
 
 
@@ -340,6 +351,7 @@ class _RowOps:
     def __init__(self, n, m, ctx, dtype):
         self.n, self.m = n, m
         self.ones_row = nd.ones((1, m), ctx=ctx, dtype=dtype)
+        self.ones_col = self.ones_row.reshape((m, 1))
 
     def sum(self, a):
         """(N, M) -> (N, 1) row sums."""
@@ -351,7 +363,9 @@ class _RowOps:
 
     def spread(self, col):
         """(N, 1) -> (N, M), each row constant."""
-        return nd.dot(col, self.ones_row)
+        # FullyConnected with a column of ones rather than dot(col, ones_row): measured 2.5x faster
+        # (forward + backward, N = 64, M = 32768; MKL-DNN's inner product against OpenBLAS).
+        return nd.FullyConnected(col, self.ones_col, no_bias=True, num_hidden=self.m)
 
     def scale(self, a, col):
         """Row i of `a` (N, M) times col[i] (N, 1)."""

@@ -46,3 +46,35 @@ def test_generator_step_leaves_critic_unchanged(ctx):
             np.testing.assert_array_equal(p.data().asnumpy(), before[k])
     g_after = [p.data().asnumpy() for p in g.collect_params().values() if p.grad_req != "null"]
     assert any(not np.array_equal(a, b) for a, b in zip(g_before, g_after))
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_generator_step_skips_critic_gradients_only(hybridize, ctx):
+    """The generator's update equals the one computed with the critic's gradients on; the critic's
+    gradient arrays are left alone, and its next critic step still writes them."""
+    updates = []
+    for skip in (True, False):
+        g, d, d_trainer, real, z = _setup(ctx)
+        if hybridize:
+            for net in (g, d):
+                net.hybridize(static_alloc=True, static_shape=True)
+        for p in d.collect_params().values():
+            if p.grad_req != "null":
+                p.grad()[:] = 7.0
+        g_trainer = gluon.Trainer(g.collect_params(), "sgd", {"learning_rate": 0.1})
+        if skip:
+            generator_step(g, d, g_trainer, z, METHODS["wgan"])
+            for name, p in d.collect_params().items():
+                if p.grad_req != "null":
+                    assert np.all(p.grad().asnumpy() == 7.0), name
+        else:   # the plain computation: critic gradients computed too
+            with mx.autograd.record():
+                loss = METHODS["wgan"].loss_g(d(g(z)))
+            loss.backward()
+            g_trainer.step(1)
+        updates.append([p.data().asnumpy() for p in g.collect_params().values() if p.grad_req != "null"])
+        critic_step(d, g, d_trainer, real, z, METHODS["wgan"])
+        assert all(p.grad_req != "write" or not np.all(p.grad().asnumpy() == 7.0)
+                   for p in d.collect_params().values())
+    for a, b in zip(*updates):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)

@@ -31,19 +31,32 @@ class ChannelLayerNorm(nn.HybridBlock):
 
     def __init__(self, channels, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = epsilon
+        self.channels, self.epsilon = channels, epsilon
         with self.name_scope():
             self.gamma = self.params.get("gamma", shape=(channels,), init=None)
             self.beta = self.params.get("beta", shape=(channels,), init=None)
 
     def hybrid_forward(self, F, x, gamma, beta):
-        mean = F.mean(x, axis=(1, 2, 3), keepdims=True)
-        centred = F.broadcast_sub(x, mean)
-        var = F.mean(F.square(centred), axis=(1, 2, 3), keepdims=True)
-        normed = F.broadcast_div(centred, F.sqrt(var + self.epsilon))
-        scale = F.reshape(gamma, shape=(1, -1, 1, 1))
-        shift = F.reshape(beta, shape=(1, -1, 1, 1))
-        return F.broadcast_add(F.broadcast_mul(normed, scale), shift)
+        # Written with operators whose backward is fast on the CPU: broadcast_* and mean backward
+        # run a generic reduction (~20 ns per element), and spelled with them this layer took 8x
+        # longer, forward + backward, on a (64, 128, 16, 16) input (MXNet 1.9.1). Per-sample
+        # means are FullyConnected with a constant 1/M row, per-sample scalars are spread by a rank-1
+        # dot, gamma and beta are a depthwise 1x1 Convolution. Shape-free, so it hybridizes.
+        rows = F.reshape(x, shape=(0, -1))                                      # (N, M)
+        ones = F.BlockGrad(F.ones_like(F.slice_axis(rows, axis=0, begin=0, end=1)))   # (1, M)
+        mean_row = F.BlockGrad(F.broadcast_div(ones, F.sum(ones)))             # (1, M) of 1/M
+
+        def row_mean(a):   # (N, M) -> (N, 1)
+            return F.FullyConnected(a, mean_row, no_bias=True, num_hidden=1)
+
+        def spread(col):   # (N, 1) -> (N, M)
+            return F.dot(col, ones)
+
+        centred = F.elemwise_sub(rows, spread(row_mean(rows)))
+        inv_std = F.rsqrt(row_mean(F.square(centred)) + self.epsilon)
+        normed = F.reshape_like(F.elemwise_mul(centred, spread(inv_std)), x)
+        return F.Convolution(normed, F.reshape(gamma, shape=(-1, 1, 1, 1)), beta, kernel=(1, 1),
+                             num_filter=self.channels, num_group=self.channels)
 
 
 def normalization(kind, channels):

@@ -1,0 +1,103 @@
+"""The same DCGAN-64 iterations in PyTorch, for the reference column of the Performance table.
+
+    python benchmarks/torch_reference.py --repeats 5          # needs torch; not a dependency
+
+Same models (WGAN reference code's DCGAN, batch 64, nz 100, ngf = ndf = 64; the WGAN-GP critic with
+layer normalization over (C, H, W), i.e. GroupNorm(1, C)), same optimizers, same timing rule as
+`run.py`: median of `--repeats` runs after `--warmup`. Prints JSON; torch is never imported by the
+package or the tests.
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def generator(nz=100, ngf=64):
+    return nn.Sequential(
+        nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+        nn.ConvTranspose2d(ngf, 3, 4, 2, 1, bias=False), nn.Tanh())
+
+
+def critic(ndf=64, norm="batch"):
+    def n(c):
+        return nn.BatchNorm2d(c) if norm == "batch" else nn.GroupNorm(1, c)
+    return nn.Sequential(
+        nn.Conv2d(3, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), n(ndf * 2), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), n(ndf * 4), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), n(ndf * 8), nn.LeakyReLU(0.2, True),
+        nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False))
+
+
+def measure(fn, repeats, warmup):
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    b, nz = args.batch, 100
+    real = torch.rand(b, 3, 64, 64) * 2 - 1
+    out = dict(torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count())
+
+    for method in ("wgan", "wgan-gp"):
+        G, D = generator(), critic(norm="batch" if method == "wgan" else "layer")
+        if method == "wgan":
+            opt_d = torch.optim.RMSprop(D.parameters(), lr=5e-5)
+            opt_g = torch.optim.RMSprop(G.parameters(), lr=5e-5)
+        else:
+            opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.9))
+            opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+
+        def critic_iter():
+            if method == "wgan":
+                with torch.no_grad():
+                    for p in D.parameters():
+                        p.clamp_(-0.01, 0.01)
+            with torch.no_grad():
+                fake = G(torch.randn(b, nz, 1, 1))
+            opt_d.zero_grad(set_to_none=True)
+            loss = D(fake).mean() - D(real).mean()
+            if method == "wgan-gp":
+                alpha = torch.rand(b, 1, 1, 1)
+                x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+                (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+                loss = loss + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss.backward()
+            opt_d.step()
+
+        def gen_iter():
+            for p in D.parameters():
+                p.requires_grad_(False)
+            opt_g.zero_grad(set_to_none=True)
+            (-D(G(torch.randn(b, nz, 1, 1))).mean()).backward()
+            opt_g.step()
+            for p in D.parameters():
+                p.requires_grad_(True)
+
+        out[f"{method}_critic_iter"] = measure(critic_iter, args.repeats, args.warmup)
+        out[f"{method}_gen_iter"] = measure(gen_iter, args.repeats, args.warmup)
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""benchmarks/run.py stays importable and its measuring pieces work, at toy sizes (no timing asserted)."""
+import importlib.util
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "benchmarks", "run.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_measure_reports_a_median_per_call(bench):
+    calls = []
+    result = bench.measure(lambda: calls.append(1), repeats=3, warmup=2, number=4)
+    assert len(calls) == 2 + 3 * 4
+    assert len(result["samples"]) == 3 and result["min"] <= result["median"] <= result["max"]
+
+
+@pytest.mark.parametrize("model,method", [("dcgan", "wgan"), ("dcgan", "wgan-gp"), ("mlp", "wgan-gp")])
+def test_iterations_run_at_toy_sizes(bench, model, method):
+    sizes = dict(bench.QUICK, image_size=16, width=4, batch=4, mlp_batch=8, mlp_hidden=8)
+    result = bench.bench_iterations(mx.cpu(), sizes, repeats=1, warmup=0, model=model, method=method)
+    assert set(result) == {"critic_iter", "gen_iter"}
+
+
+def test_clip_variants_agree(bench):
+    """The benchmark's alternatives compute what the package computes (else the timing compares nothing)."""
+    sizes = dict(bench.QUICK, image_size=16, width=4, batch=4)
+    results = []
+    for clip in (bench.clip_, bench.clip_gluoncv, bench.clip_multi_sgd):
+        s = bench.Setup("dcgan", "wgan", mx.cpu(), sizes, hybridize=False)   # same seed, same weights
+        for p in s.critic.collect_params().values():
+            if p.grad_req != "null":
+                p.set_data(p.data() * 100)
+        clip(s.critic.collect_params(), 0.01)
+        results.append([p.data().asnumpy() for p in s.critic.collect_params().values()])
+    for a, b, c in zip(*results):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=0, atol=3e-5)   # rounds at the scale of |w| ~ 100 (docstring)
+
+
+def test_markdown_lists_the_machine_and_ratios(bench):
+    timing = dict(median=1.0, min=0.9, max=1.1, samples=[1.0])
+    results = dict(machine=bench.machine(mx.cpu()), sizes=bench.QUICK, repeats=1, warmup=0,
+                   results={"dcgan_wgan": dict(critic_iter=timing, gen_iter=timing),
+                            "dcgan_wgan-gp": dict(critic_iter=dict(timing, median=1.5), gen_iter=timing)})
+    text = bench.markdown(results)
+    assert "MXNet" in text and "cores" in text
+    assert "| dcgan gp / clipping critic iter | 1.5 |" in text
