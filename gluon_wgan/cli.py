@@ -8,7 +8,8 @@ import json
 import os
 from dataclasses import fields, replace
 
-from .config import METHOD_DEFAULTS, PRESETS, TrainConfig, flag, resolve, resume_differences, to_dict
+from .config import (METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences,
+                     to_dict)
 from .context import parse_ctx
 from .files import check_writable_dir
 from .oneline import OneLineParser
@@ -73,14 +74,16 @@ def _resume_config(explicit, preset):
     differences = resume_differences(saved, explicit)
     if differences:
         raise ValueError("--resume cannot change " + "; ".join(differences))
-    known = {f.name for f in fields(TrainConfig)}
-    return replace(TrainConfig(**{k: v for k, v in saved.items() if k in known}), **explicit)
+    return replace(from_dict(saved), **explicit)
 
 
 def _check_environment(parser, cfg, resume):
     """Errors that depend on this machine: the device, the data root, the output folder."""
     try:
-        parse_ctx(cfg.ctx)
+        devices = len(parse_ctx(cfg.ctx))
+        if cfg.batch_size % devices:
+            raise ValueError(f"--batch-size {cfg.batch_size} does not split evenly over the {devices} "
+                             f"devices of --ctx {cfg.ctx}")
         check_writable_dir(cfg.outdir)
     except ValueError as err:
         parser.error(str(err))

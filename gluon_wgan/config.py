@@ -1,11 +1,12 @@
 """TrainConfig: every option of a training run, its default, its help text, and the paper presets.
 
-Only `gluon_wgan.cli` and `gluon_wgan.training.loop` read a TrainConfig; every other module takes plain
+Only `gluon_wgan.cli` and `gluon_wgan.training` read a TrainConfig; every other module takes plain
 arguments. The defaults are the WGAN paper's LSUN run (Arjovsky et al. 2017, section 4 and the
 reference code): DCGAN generator and critic with BatchNorm, RMSprop at lr 5e-5, clipping at 0.01,
 batch 64, nz 100, ngf = ndf = 64, 64x64 images, 5 critic iterations (100 for the first 25 generator
 iterations and every 500th).
 """
+import os
 from dataclasses import asdict, dataclass, field, fields
 
 METHODS = ("wgan", "wgan-gp", "gan", "lsgan")
@@ -76,13 +77,19 @@ class TrainConfig:
     beta2: float = opt(0.999, "Adam beta2")
 
     # Run.
-    ctx: str = opt("cpu", "device: cpu or gpu(0)")
+    ctx: str = opt("cpu", "device: cpu or gpu(0); several, e.g. gpu(0,1,2,3), train data parallel (the "
+                           "batch split evenly, gradients summed; BatchNorm statistics per device)")
     seed: int = opt(0, "seed of weights, noise and data order; a run is a function of it")
     outdir: str = opt("runs/wgan", "run folder: metrics.jsonl, samples/, loss.png, checkpoints/")
     sample_every: int = opt(500, "write a sample grid every this-many generator iterations")
     checkpoint_every: int = opt(1000, "write a checkpoint every this-many generator iterations")
     log_every: int = opt(10, "read the losses from the device and append to metrics.jsonl this often")
     hybridize: bool = opt(True, "compile the networks with hybridize()")
+    eval_every: int = opt(0, "FID and Inception Score every this-many generator iterations, logged in "
+                             "metrics.jsonl (0: never; see docs/metrics.md)")
+    eval_samples: int = opt(5000, "generated images, and real images, per FID/IS evaluation")
+    inception_weights: str = opt(None, "InceptionV3 .params file for --eval-every (default: gluoncv's "
+                                       "pretrained weights, downloaded once)")
 
     def problems(self):
         """Yield a one-line message, named by its flag, for each invalid option."""
@@ -93,7 +100,11 @@ class TrainConfig:
                      "sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
-        for name in ("workers", "warmup_iters", "burst_every", "n_extra_layers"):
+        if self.eval_samples < 2:
+            yield f"--eval-samples must be at least 2, got {self.eval_samples}"
+        if self.inception_weights and not os.path.isfile(self.inception_weights):
+            yield f"--inception-weights {self.inception_weights!r} is not a file"
+        for name in ("workers", "warmup_iters", "burst_every", "n_extra_layers", "eval_every"):
             if getattr(self, name) < 0:
                 yield f"{flag(name)} must be >= 0, got {getattr(self, name)}"
         for name in ("lr_d", "lr_g", "clamp"):
@@ -200,8 +211,15 @@ def to_dict(cfg):
     return asdict(cfg)
 
 
+def from_dict(saved):
+    """The TrainConfig of a run's config.json; keys this version does not know are ignored."""
+    known = set(field_names())
+    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+
+
 # Options that may change when a run is resumed; any other difference is refused.
 RESUMABLE = ("gen_iters", "ctx", "outdir", "sample_every", "checkpoint_every", "log_every", "workers",
+             "eval_every", "eval_samples", "inception_weights",
              "hybridize")
 
 

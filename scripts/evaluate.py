@@ -73,7 +73,7 @@ def main(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     from gluon_wgan.context import parse_ctx  # after parsing: --help and bad flags stay quick
-    from gluon_wgan.evaluate import default_cache_dir, evaluate_run, load_generator
+    from gluon_wgan.training.evaluate import default_cache_dir, evaluate_run, load_generator
     from gluon_wgan.metrics.inception import InceptionV3Features
 
     try:

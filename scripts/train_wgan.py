@@ -8,7 +8,8 @@ from gluon_wgan.cli import parse_config
 
 def main(argv=None):
     cfg, run = parse_config(argv)
-    from gluon_wgan.training.loop import TrainingDiverged, train  # after parsing: --help stays quick
+    # Imported after parsing, so that --help and bad flags answer without loading MXNet.
+    from gluon_wgan.training.loop import EvaluationUnavailable, TrainingDiverged, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -16,6 +17,9 @@ def main(argv=None):
     except TrainingDiverged as err:
         print(f"train_wgan.py: error: {err}", file=sys.stderr)
         return 1
+    except EvaluationUnavailable as err:
+        print(f"train_wgan.py: error: {err}", file=sys.stderr)
+        return 2
     print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "
           f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}")
     return 0

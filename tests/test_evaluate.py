@@ -1,4 +1,4 @@
-"""scripts/evaluate.py and gluon_wgan.evaluate on a tiny trained run, with a random InceptionV3.
+"""scripts/evaluate.py and gluon_wgan.training.evaluate on a tiny trained run, with a random InceptionV3.
 
 Random InceptionV3 weights make the numbers meaningless; these tests check the plumbing: eval.json,
 the real-statistics cache, determinism, the errors. --dims 64 and --fid-method eigh keep them fast.
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gluon_wgan.config import resolve
-from gluon_wgan.evaluate import evaluate_generator, load_generator, real_statistics
+from gluon_wgan.training.evaluate import evaluate_generator, load_generator, real_statistics
 from gluon_wgan.metrics.inception import InceptionV3Features
 from gluon_wgan.training.loop import train
 

@@ -20,7 +20,6 @@ ALLOWED = {
     "oneline": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
-    "evaluate": {"metrics", "data", "models", "context", "files"},
     "distributed": {"files"},
 }
 

@@ -170,3 +170,62 @@ def test_wgan_gp_run_logs_the_penalty_and_never_clips(tiny_cfg):
     # DCGANInit draws N(0, 0.02): without clipping, some critic weights stay beyond c = 0.01.
     weights = params(os.path.join(cfg.outdir, "checkpoints", "latest", "critic.params"))
     assert max(np.abs(w).max() for w in weights.values()) > cfg.clamp
+
+
+@pytest.mark.parametrize("method", ["wgan", "wgan-gp"])
+def test_two_devices_train_like_one(tiny_cfg, tmp_path, method):
+    """Data parallel on cpu(0), cpu(1): each half-batch on its device, gradients summed by the
+    trainer. Without BatchNorm (whose statistics are per device), the run is the one-device run."""
+    options = dict(method=method, gen_iters=3, gen_norm="none", critic_norm="none", log_every=1,
+                   warmup_iters=1, burst_every=0, checkpoint_every=10)
+    one = tiny_cfg(**options, outdir=str(tmp_path / "one"))
+    two = tiny_cfg(**options, outdir=str(tmp_path / "two"), ctx="cpu(0),cpu(1)")
+    train(one, progress=False)
+    train(two, progress=False)
+    for a, b in zip(metrics(one.outdir), metrics(two.outdir), strict=True):
+        for key in ("loss_d", "loss_g", "w_estimate", "gp", "grad_norm_mean"):
+            if key in a:
+                np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    for name in ("generator.params", "critic.params"):
+        w1 = params(os.path.join(one.outdir, "checkpoints", "latest", name))
+        w2 = params(os.path.join(two.outdir, "checkpoints", "latest", name))
+        for key in w1:
+            np.testing.assert_allclose(w2[key], w1[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_batch_must_split_over_devices(tmp_path, capsys):
+    from gluon_wgan.cli import parse_config
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--ctx", "cpu(0),cpu(1)", "--batch-size", "7", "--outdir", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert "does not split evenly over the 2 devices" in capsys.readouterr().err
+
+
+def test_eval_every_logs_fid_and_inception_score(tiny_cfg, monkeypatch, tmp_path):
+    """--eval-every wired through the loop, on a randomly initialised InceptionV3 (numbers meaningless;
+    the metrics themselves are tested in test_metrics_inception.py)."""
+    from gluon_wgan.metrics import inception
+    real_class = inception.InceptionV3Features
+
+    def random_inception(weights=None, pretrained=False, **kwargs):
+        return real_class(random_init=True, dims=64, **kwargs)
+    monkeypatch.setattr(inception, "InceptionV3Features", random_inception)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cfg = tiny_cfg(gen_iters=4, eval_every=2, eval_samples=4, log_every=1)
+    train(cfg, progress=False)
+    records = metrics(cfg.outdir)
+    evaluated = [r["gen_iter"] for r in records if "fid" in r]
+    assert evaluated == [1, 3]                   # after generator iterations 2 and 4
+    for r in records:
+        if "fid" in r:
+            assert np.isfinite(r["fid"]) and r["fid"] >= 0 and 1 <= r["is_mean"] <= 1000
+    assert os.listdir(tmp_path / "cache" / "gluon_wgan" / "inception")   # real statistics cached
+
+
+def test_eval_without_inception_weights_is_one_line(tmp_path):
+    missing = str(tmp_path / "none.params")
+    result = subprocess.run(_script("--eval-every", "1", "--inception-weights", missing,
+                                    "--outdir", str(tmp_path / "run")), capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"train_wgan.py: error: --inception-weights {missing!r} "
+                                                  "is not a file"]

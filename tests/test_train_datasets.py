@@ -153,8 +153,6 @@ def test_lsun_flag_errors_are_one_line(lsun_root, tmp_path, capsys):
         == "train_wgan.py: error: --dataset lsun needs --dataroot"
 
 
-@pytest.mark.xfail(strict=True, reason="training/loop.py builds BatchStream(start=state.batches) without "
-                                       "skipped=state.skipped_records, so a resumed run restarts the count")
 def test_resumed_run_keeps_the_skipped_total(lsun_root, tmp_path):
     def run(outdir, gen_iters, resume=False):
         argv = TINY + ["--dataset", "lsun", "--dataroot", lsun_root, "--outdir", outdir,

@@ -18,9 +18,8 @@ from ..config import to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
 from ..files import atomic_write_json
-from ..models import DCGANInit, get_model
-from ..optim import make_optimizer
 from . import checkpoint
+from .build import build_models, build_trainers
 from .methods import METHODS
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
 from .schedule import critic_iters
@@ -35,33 +34,40 @@ class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite; the latest checkpoint on disk predates it."""
 
 
+class EvaluationUnavailable(ValueError):
+    """--eval-every was asked for but InceptionV3 or the real-data statistics cannot be had."""
+
+
 def train(cfg, progress=True):
     """Train `cfg` (a TrainConfig) in ``cfg.outdir``, resuming from its latest checkpoint if it has one.
 
     Returns the final TrainState. Ctrl-C or SIGTERM ends the run at the next generator iteration
     with a checkpoint, so an interrupted run resumes exactly where it stopped.
     """
-    ctx = parse_ctx(cfg.ctx)[0]
+    contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
+    ctx = contexts[0]
     method = METHODS[cfg.method]
     paths = _run_paths(cfg.outdir)
     mx.random.seed(cfg.seed)
-    generator, critic = build_models(cfg, ctx)
+    generator, critic = build_models(cfg, contexts)
     g_trainer, d_trainer = build_trainers(cfg, generator, critic)
     state = TrainState()
     latest = checkpoint.find_latest(paths["checkpoints"])
     if latest:
-        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, ctx)
+        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts)
         truncate_metrics(paths["metrics"], state.gen_iter)
         log.info("resumed %s at generator iteration %d", latest, state.gen_iter)
     else:
         open(paths["metrics"], "w").close()
     atomic_write_json(paths["config"], to_dict(cfg))
-    atomic_write_json(paths["env"], environment(ctx))
+    atomic_write_json(paths["env"], environment(contexts))
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
-    stream = BatchStream(dataset, cfg.batch_size, seed=cfg.seed, workers=cfg.workers, start=state.batches)
+    stream = BatchStream(dataset, cfg.batch_size, seed=cfg.seed, workers=cfg.workers, start=state.batches,
+                         skipped=state.skipped_records)
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
+    evaluate = _evaluator(cfg, ctx) if cfg.eval_every else None
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
 
@@ -78,10 +84,10 @@ def train(cfg, progress=True):
                                     cfg.burst_every)
             mx.random.seed(iteration_seed(cfg.seed, state.gen_iter))
             for _ in range(n_critic):
-                real = mx.nd.array(next(stream), ctx=ctx)
-                d_out = critic_step(critic, generator, d_trainer, real, _noise(cfg, ctx), method,
+                real = _shards(mx.nd.array(next(stream), ctx=ctx), contexts)
+                d_out = critic_step(critic, generator, d_trainer, real, _noise(cfg, contexts), method,
                                     clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight)
-            g_out = generator_step(generator, critic, g_trainer, _noise(cfg, ctx), method)
+            g_out = generator_step(generator, critic, g_trainer, _noise(cfg, contexts), method)
             state.critic_iters_total += n_critic
             pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,
                                 critic_iters_total=state.critic_iters_total, out={**d_out, **g_out}))
@@ -92,12 +98,15 @@ def train(cfg, progress=True):
             last = state.gen_iter == cfg.gen_iters
             due_sample = state.gen_iter % cfg.sample_every == 0 or last
             due_checkpoint = state.gen_iter % cfg.checkpoint_every == 0 or last or stop
-            if state.gen_iter % cfg.log_every == 0 or due_sample or due_checkpoint:
+            due_eval = evaluate is not None and (state.gen_iter % cfg.eval_every == 0 or last)
+            if state.gen_iter % cfg.log_every == 0 or due_sample or due_checkpoint or due_eval:
                 records = _flush(pending)  # the one host sync: reads the losses
                 state.seconds += time.time() - clock
                 clock = time.time()
                 for record in records:
                     record.update(seconds=round(state.seconds, 3), skipped_records=state.skipped_records)
+                if due_eval:
+                    records[-1].update(evaluate(generator))
                 append_metrics(paths["metrics"], records)
                 bar.set_postfix(loss_d=f"{records[-1]['loss_d']:.4g}", loss_g=f"{records[-1]['loss_g']:.4g}")
             if due_sample:
@@ -110,40 +119,29 @@ def train(cfg, progress=True):
     return state
 
 
-def build_models(cfg, ctx):
-    """The generator and critic named by `cfg`, initialized with DCGANInit on `ctx`."""
-    image_shape = (3, cfg.image_size, cfg.image_size)
-    if cfg.generator == "dcgan":
-        generator = get_model("dcgan_generator", image_size=cfg.image_size, nz=cfg.nz, ngf=cfg.ngf,
-                              n_extra_layers=cfg.n_extra_layers, norm=cfg.gen_norm, filters=cfg.gen_filters)
-    else:
-        generator = get_model("mlp_generator", out_shape=image_shape, nz=cfg.nz, hidden=cfg.mlp_hidden)
-    if cfg.critic == "dcgan":
-        critic = get_model("dcgan_critic", image_size=cfg.image_size, ndf=cfg.ndf,
-                           n_extra_layers=cfg.n_extra_layers, norm=cfg.critic_norm, use_bias=cfg.critic_bias)
-    else:
-        critic = get_model("mlp_critic", in_shape=image_shape, hidden=cfg.mlp_hidden)
-    if METHODS[cfg.method].penalty:
-        from ..penalty import check_penalty_support
-        check_penalty_support(critic)
-    for net in (generator, critic):
-        net.initialize(DCGANInit(), ctx=ctx)
-        if cfg.hybridize:
-            net.hybridize(static_alloc=True, static_shape=True)
-    return generator, critic
+def _evaluator(cfg, ctx):
+    """generator -> {'fid', 'is_mean', 'is_std'}; InceptionV3 and the real statistics are ready now."""
+    from ..metrics.inception import InceptionV3Features
+    from .evaluate import default_cache_dir, evaluate_generator, real_statistics
+    try:
+        extractor = InceptionV3Features(weights=cfg.inception_weights, pretrained=not cfg.inception_weights,
+                                        ctx=ctx, batch_size=cfg.batch_size)
+        real = real_statistics(extractor, cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
+                               resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
+                               lsun_category=cfg.lsun_category, n_images=cfg.eval_samples,
+                               cache_dir=default_cache_dir(), seed=cfg.seed)
+    except ValueError as err:
+        raise EvaluationUnavailable(f"--eval-every: {err}") from None
+
+    def evaluate(generator):
+        # 'eigh': exact also when eval_samples < 2048 leaves the covariances singular (sqrtm fails).
+        result = evaluate_generator(generator, real, extractor, n_samples=cfg.eval_samples,
+                                    batch_size=cfg.batch_size, ctx=ctx, seed=cfg.seed, fid_method="eigh")
+        return {k: result[k] for k in ("fid", "is_mean", "is_std")}
+    return evaluate
 
 
-def build_trainers(cfg, generator, critic):
-    """One gluon.Trainer per network, with the optimizer and learning rates of `cfg`."""
-    def trainer(net, lr):
-        optimizer = make_optimizer(cfg.optimizer, lr, rmsprop_eps=cfg.rmsprop_eps,
-                                   rmsprop_eps_mode=cfg.rmsprop_eps_mode, rmsprop_alpha=cfg.rmsprop_alpha,
-                                   beta1=cfg.beta1, beta2=cfg.beta2)
-        return gluon.Trainer(net.collect_params(), optimizer)
-    return trainer(generator, cfg.lr_g), trainer(critic, cfg.lr_d)
-
-
-def environment(ctx):
+def environment(contexts):
     """What produced a run: versions, device, and the git commit of the working tree if there is one."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -151,12 +149,18 @@ def environment(ctx):
     except (OSError, subprocess.SubprocessError):
         commit = None
     return dict(mxnet=mx.__version__, numpy=np.__version__, python=platform.python_version(),
-                ctx=str(ctx), machine=platform.machine(), processor=platform.processor(),
+                ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
                 cpu_count=os.cpu_count(), git_commit=commit)
 
 
-def _noise(cfg, ctx):
-    return mx.nd.random.normal(0, 1, shape=(cfg.batch_size, cfg.nz), ctx=ctx)
+def _noise(cfg, contexts):
+    """A noise batch drawn on the first device, split across `contexts` (the same draws for any count)."""
+    return _shards(mx.nd.random.normal(0, 1, shape=(cfg.batch_size, cfg.nz), ctx=contexts[0]), contexts)
+
+
+def _shards(batch, contexts):
+    """`batch` cut into equal parts, one on each device (the batch itself for one device)."""
+    return gluon.utils.split_and_load(batch, contexts, even_split=True)
 
 
 def _run_paths(outdir):

@@ -1,7 +1,7 @@
 """One critic update and one generator update. Both return NDArrays: nothing here waits for the device."""
 from contextlib import contextmanager
 
-from mxnet import autograd
+from mxnet import autograd, nd
 
 from .constraints import clip_
 
@@ -14,52 +14,97 @@ def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_wh
     reference code does (so the generator then trains against a critic whose last update was not
     clipped); ``'after'`` clamps right after it, as MXNet's `clip_weights` would.
 
+    Parameters
+    ----------
+    real, z : NDArray, or list of NDArray
+        The batch, or (data parallel) its equal shards, one per device the networks live on; the
+        trainer sums the shards' gradients and `step(len(shards))` makes that the batch mean.
+
     Returns
     -------
     dict of NDArray
         ``loss_d`` (what the critic minimized, penalty included), ``w_estimate`` (mean D(real) -
-        mean D(fake), for Wasserstein methods), and for WGAN-GP ``gp`` and ``grad_norm`` (N,).
+        mean D(fake), for Wasserstein methods), and for WGAN-GP ``gp`` and ``grad_norm`` (N,); on
+        the first shard's device, averaged (norms concatenated) over the shards.
     """
+    reals, zs = _as_shards(real), _as_shards(z)
     if method.clip and clip_when == "before":
         clip_(critic.collect_params(), clamp)
     with autograd.train_mode():  # batch statistics, as the reference's train-mode G; no graph recorded
-        fake = generator(z)
-    out = {}
+        fakes = [generator(shard) for shard in zs]
+    # One alpha per sample for the whole batch, drawn on the first device, so that a data-parallel
+    # run penalizes the same points as a single-device one.
+    alphas = _split_like(_uniform(reals), reals) if method.penalty else [None] * len(reals)
+    shards = []
     with autograd.record():
-        real_scores = critic(real)
-        fake_scores = critic(fake)
-        loss = method.loss_d(real_scores, fake_scores)
-        if method.penalty:
-            from ..penalty import gradient_penalty
-            out["gp"], out["grad_norm"] = gradient_penalty(critic, real, fake, weight=gp_weight,
-                                                           return_norms=True)
-            loss_total = loss + out["gp"]
-        else:
-            loss_total = loss
-    loss_total.backward()
+        for real_k, fake_k, alpha_k in zip(reals, fakes, alphas):
+            loss = method.loss_d(critic(real_k), critic(fake_k))
+            out = {"loss": loss, "loss_d": loss}
+            if method.penalty:
+                from ..penalty import gradient_penalty
+                out["gp"], out["grad_norm"] = gradient_penalty(critic, real_k, fake_k, weight=gp_weight,
+                                                               alpha=alpha_k, return_norms=True)
+                out["loss_d"] = loss + out["gp"]
+            shards.append(out)
+    autograd.backward([out["loss_d"] for out in shards])
     if method.penalty:
         from ..penalty import fold_copy_grads_
         fold_copy_grads_(critic)
-    trainer.step(1)  # the losses are batch means already
+    trainer.step(len(shards))  # each shard's loss is its mean already
     if method.clip and clip_when == "after":
         clip_(critic.collect_params(), clamp)
-    out["loss_d"] = loss_total
+    out = {"loss_d": _mean(shards, "loss_d")}
     if method.wasserstein:
-        out["w_estimate"] = -loss
+        out["w_estimate"] = -_mean(shards, "loss")
+    if method.penalty:
+        out["gp"] = _mean(shards, "gp")
+        out["grad_norm"] = nd.concat(*[o["grad_norm"].as_in_context(out["gp"].context) for o in shards],
+                                     dim=0)
     return out
 
 
 def generator_step(generator, critic, trainer, z, method):
     """Update the generator once against the current critic. Returns {'loss_g': NDArray}.
 
-    The critic's parameter gradients are not computed (nor its `.grad()` arrays touched): the
+    `z` is the noise batch, or a list of its shards, one per device (see `critic_step`). The
+    critic's parameter gradients are not computed (nor its `.grad()` arrays touched): the
     backward pass only goes through the critic to its input.
     """
+    zs = _as_shards(z)
     with autograd.record(), _no_param_grads(critic):
-        loss = method.loss_g(critic(generator(z)))
-    loss.backward()
-    trainer.step(1)
-    return {"loss_g": loss}
+        shards = [{"loss_g": method.loss_g(critic(generator(shard)))} for shard in zs]
+    autograd.backward([out["loss_g"] for out in shards])
+    trainer.step(len(shards))
+    return {"loss_g": _mean(shards, "loss_g")}
+
+
+def _as_shards(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def _uniform(shards):
+    """U[0, 1] draws, one per sample of all `shards`, on the first shard's device."""
+    first = shards[0]
+    n = sum(shard.shape[0] for shard in shards)
+    return nd.random.uniform(shape=(n,), ctx=first.context, dtype=first.dtype)
+
+
+def _split_like(values, shards):
+    """`values` (N,) cut into the shards' batch sizes, each on its shard's device."""
+    parts, start = [], 0
+    for shard in shards:
+        stop = start + shard.shape[0]
+        parts.append(values[start:stop].as_in_context(shard.context))
+        start = stop
+    return parts
+
+
+def _mean(shards, key):
+    """The mean over shards of ``shard[key]``, on the first shard's device (no copy for one shard)."""
+    if len(shards) == 1:
+        return shards[0][key]
+    ctx = shards[0][key].context
+    return nd.add_n(*[out[key].as_in_context(ctx) for out in shards]) / len(shards)
 
 
 @contextmanager

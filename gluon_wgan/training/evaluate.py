@@ -23,10 +23,11 @@ import zipfile
 import mxnet as mx
 import numpy as np
 
-from .data import BadRecord, get_dataset
-from .files import atomic_write, atomic_write_json, recover_dir
-from .metrics.inception import RunningStatistics, frechet_distance, inception_score
-from .models import get_model
+from ..config import from_dict
+from ..data import BadRecord, get_dataset
+from ..files import atomic_write, atomic_write_json, recover_dir
+from ..metrics.inception import RunningStatistics, frechet_distance, inception_score
+from .build import build_generator
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1      # bump when the way real statistics are computed changes
@@ -212,7 +213,7 @@ def load_generator(run_dir, ctx=None):
     try:
         with open(config_path) as f:
             config = json.load(f)
-        generator = build_generator(config)
+        generator = build_generator(from_dict(config))
     except (OSError, ValueError, KeyError) as err:  # json's JSONDecodeError is a ValueError
         raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
                          f"({type(err).__name__}: {err})") from None
@@ -220,17 +221,6 @@ def load_generator(run_dir, ctx=None):
     generator.load_parameters(params, ctx=ctx)
     generator.hybridize()
     return generator, config
-
-
-def build_generator(config):
-    """The (uninitialized) generator a run's config dict describes; mirrors training.loop.build_models."""
-    size = config["image_size"]
-    if config.get("generator", "dcgan") == "dcgan":
-        return get_model("dcgan_generator", image_size=size, nz=config["nz"], ngf=config["ngf"],
-                         n_extra_layers=config.get("n_extra_layers", 0), norm=config.get("gen_norm", "batch"),
-                         filters=config.get("gen_filters", "doubling"))
-    return get_model("mlp_generator", out_shape=(3, size, size), nz=config["nz"],
-                     hidden=config.get("mlp_hidden", 512))
 
 
 def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir=None, batch_size=64,
