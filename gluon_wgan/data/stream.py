@@ -6,7 +6,10 @@ fails to decode is replaced by a record drawn from ``default_rng([seed, index, a
 replacement too is the same in every run and with any number of workers. Resuming is therefore
 ``BatchStream(..., start=saved_position)``, with no state beyond one integer.
 """
+import collections
 import logging
+import multiprocessing
+import signal
 
 import numpy as np
 
@@ -15,6 +18,7 @@ from .transforms import BadRecord
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 100  # bad records in a row before the data is declared unreadable
 MAX_LOGGED = 100    # distinct bad records named in the log and kept in `bad_records`
+PREFETCH = 2        # batches in flight per worker
 _REPLACE = 0x5EED
 
 
@@ -82,18 +86,26 @@ def _collate(items):
         [entry for item in items for entry in item[1]]
 
 
-class _BatchSampler:
-    """Endless batch sampler for gluon's DataLoader: the index lists of batches start, start + 1, ..."""
+def _batch_index_lists(n, batch_size, seed, start):
+    """Endless: the index lists of batches start, start + 1, ..."""
+    cache = {}
+    k = start
+    while True:
+        yield batch_indices(n, batch_size, seed, k, cache)
+        k += 1
 
-    def __init__(self, n, batch_size, seed, start):
-        self.n, self.batch_size, self.seed, self.start = n, batch_size, seed, start
 
-    def __iter__(self):
-        cache = {}
-        k = self.start
-        while True:
-            yield batch_indices(self.n, self.batch_size, self.seed, k, cache)
-            k += 1
+_worker_fetch = None   # the _Fetch of this worker process
+
+
+def _init_worker(fetch):
+    global _worker_fetch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is for the training process to handle
+    _worker_fetch = fetch
+
+
+def _load_batch(indices):
+    return _collate([_worker_fetch[i] for i in indices])
 
 
 class BatchStream:
@@ -108,8 +120,8 @@ class BatchStream:
     seed : int, default 0
         Seeds the order of every epoch and the choice of replacements for bad records.
     workers : int, default 0
-        0 loads in this process; more uses gluon's DataLoader with that many worker processes and
-        delivers the same batches in the same order.
+        0 loads in this process; more loads in that many worker processes and delivers the same
+        batches in the same order.
     start : int, default 0
         Index of the first batch to deliver: ``BatchStream(..., start=s.position)`` resumes stream `s`.
     skipped : int, default 0
@@ -145,7 +157,8 @@ class BatchStream:
         self.bad_records = {}
         self._fetch = _Fetch(dataset, self.seed)
         self._cache = {}
-        self._loader = self._batches = None
+        self._pool = None
+        self._pending = collections.deque()
 
     def __iter__(self):
         return self
@@ -155,19 +168,23 @@ class BatchStream:
             indices = batch_indices(len(self._fetch), self.batch_size, self.seed, self.position, self._cache)
             batch, bad = _collate([self._fetch[i] for i in indices])
         else:
-            if self._batches is None:
+            if self._pool is None:
                 self._start_workers()
-            batch, bad = next(self._batches)
+            while len(self._pending) < PREFETCH * self.workers:
+                self._pending.append(self._pool.apply_async(_load_batch, (next(self._indices),)))
+            batch, bad = self._pending.popleft().get()
         self.position += 1
         self._count(bad)
         return batch
 
     def _start_workers(self):
-        from mxnet.gluon.data import DataLoader  # lazy: workers=0 needs no MXNet
-        sampler = _BatchSampler(len(self._fetch), self.batch_size, self.seed, self.position)
-        self._loader = DataLoader(self._fetch, batch_sampler=sampler, batchify_fn=_collate,
-                                  num_workers=self.workers)
-        self._batches = iter(self._loader)
+        # forkserver, not gluon's DataLoader (fork): a fork of a process whose MXNet engine and OpenMP
+        # threads are busy can deadlock in the child (seen in this project's tests); forkserver's
+        # workers are forks of a fresh, idle process. Each receives the dataset once, pickled.
+        context = multiprocessing.get_context("forkserver")
+        self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self._fetch,))
+        self._indices = _batch_index_lists(len(self._fetch), self.batch_size, self.seed, self.position)
+        self._pending.clear()
 
     def _count(self, bad):
         self.skipped += len(bad)
@@ -180,11 +197,13 @@ class BatchStream:
 
     def close(self):
         """Stop the worker processes, if any. A later `next` starts new ones at `position`."""
-        pool = getattr(getattr(self, "_loader", None), "_worker_pool", None)
+        pool = getattr(self, "_pool", None)
         if pool is not None:
             pool.terminate()
-            self._loader._worker_pool = None
-        self._loader = self._batches = None
+            pool.join()
+        self._pool = None
+        if hasattr(self, "_pending"):
+            self._pending.clear()
 
     def __enter__(self):
         return self
