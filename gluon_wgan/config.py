@@ -79,6 +79,9 @@ class TrainConfig:
     # Run.
     ctx: str = opt("cpu", "device: cpu or gpu(0); several, e.g. gpu(0,1,2,3), train data parallel (the "
                            "batch split evenly, gradients summed; BatchNorm statistics per device)")
+    kvstore: str = opt("device", "gradient reduction across processes: 'device' (this process only) or "
+                                 "'dist_sync' (workers started by scripts/launch_dist.py, each with its own "
+                                 "data; see docs/distributed.md)", choices=("device", "dist_sync"))
     seed: int = opt(0, "seed of weights, noise and data order; a run is a function of it")
     outdir: str = opt("runs/wgan", "run folder: metrics.jsonl, samples/, loss.png, checkpoints/")
     sample_every: int = opt(500, "write a sample grid every this-many generator iterations")

@@ -16,7 +16,7 @@ ALLOWED = {
     "penalty": {"models"},
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
-                 "plots", "penalty"},
+                 "plots", "penalty", "distributed"},
     "oneline": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},

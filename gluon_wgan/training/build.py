@@ -1,6 +1,7 @@
 """The networks and trainers a TrainConfig describes (used by the loop and by evaluation)."""
 from mxnet import gluon
 
+from ..distributed import DistributedTrainer
 from ..models import DCGANInit, get_model
 from ..optim import make_optimizer
 from .methods import METHODS
@@ -36,12 +37,19 @@ def build_models(cfg, ctx):
     return generator, critic
 
 
-def build_trainers(cfg, generator, critic):
-    """One gluon.Trainer per network, with the optimizer and learning rates of `cfg`."""
+def build_trainers(cfg, generator, critic, kvstore=None):
+    """One gluon.Trainer per network, with the optimizer and learning rates of `cfg`.
+
+    With a 'dist_sync' `kvstore`, DistributedTrainers that average the gradients over the workers
+    and update locally (so that clipping and `save_states` work as on one machine).
+    """
     def trainer(net, lr):
         optimizer = make_optimizer(cfg.optimizer, lr, rmsprop_eps=cfg.rmsprop_eps,
                                    rmsprop_eps_mode=cfg.rmsprop_eps_mode, rmsprop_alpha=cfg.rmsprop_alpha,
                                    beta1=cfg.beta1, beta2=cfg.beta2)
+        if kvstore is not None:
+            prefix = "generator/" if net is generator else "critic/"
+            return DistributedTrainer(net.collect_params(), optimizer, kvstore, prefix)
         # update_on_kvstore=False: with several devices the kvstore only sums gradients and each
         # device applies the update itself; a kvstore holding the weights would overwrite clipping.
         return gluon.Trainer(net.collect_params(), optimizer, update_on_kvstore=False)

@@ -23,7 +23,7 @@ from .build import build_models, build_trainers
 from .methods import METHODS
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
 from .schedule import critic_iters
-from .state import TrainState, iteration_seed
+from .state import TrainState, iteration_seed, worker_seed
 from .steps import critic_step, generator_step
 
 log = logging.getLogger(__name__)
@@ -42,15 +42,20 @@ def train(cfg, progress=True):
     """Train `cfg` (a TrainConfig) in ``cfg.outdir``, resuming from its latest checkpoint if it has one.
 
     Returns the final TrainState. Ctrl-C or SIGTERM ends the run at the next generator iteration
-    with a checkpoint, so an interrupted run resumes exactly where it stopped.
+    with a checkpoint, so an interrupted run resumes exactly where it stopped. With ``--kvstore
+    dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
+    its own run folder ``cfg.outdir/worker<r>``.
     """
     contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
     ctx = contexts[0]
     method = METHODS[cfg.method]
-    paths = _run_paths(cfg.outdir)
-    mx.random.seed(cfg.seed)
+    kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
+    rank = kvstore.rank if kvstore is not None else 0
+    seed = worker_seed(cfg.seed, rank)
+    paths = _run_paths(cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}"))
+    mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
     generator, critic = build_models(cfg, contexts)
-    g_trainer, d_trainer = build_trainers(cfg, generator, critic)
+    g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
     state = TrainState()
     latest = checkpoint.find_latest(paths["checkpoints"])
     if latest:
@@ -60,11 +65,12 @@ def train(cfg, progress=True):
     else:
         open(paths["metrics"], "w").close()
     atomic_write_json(paths["config"], to_dict(cfg))
-    atomic_write_json(paths["env"], environment(contexts))
+    atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore, rank=rank,
+                                         num_workers=kvstore.num_workers if kvstore is not None else 1))
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
-    stream = BatchStream(dataset, cfg.batch_size, seed=cfg.seed, workers=cfg.workers, start=state.batches,
+    stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=cfg.workers, start=state.batches,
                          skipped=state.skipped_records)
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
     evaluate = _evaluator(cfg, ctx) if cfg.eval_every else None
@@ -82,7 +88,7 @@ def train(cfg, progress=True):
         while state.gen_iter < cfg.gen_iters and not stop:
             n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
                                     cfg.burst_every)
-            mx.random.seed(iteration_seed(cfg.seed, state.gen_iter))
+            mx.random.seed(iteration_seed(seed, state.gen_iter))
             for _ in range(n_critic):
                 real = _shards(mx.nd.array(next(stream), ctx=ctx), contexts)
                 d_out = critic_step(critic, generator, d_trainer, real, _noise(cfg, contexts), method,

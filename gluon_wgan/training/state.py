@@ -21,6 +21,13 @@ class TrainState:
         return cls(**json.loads(text))
 
 
+def worker_seed(seed, rank):
+    """The seed of worker `rank` of a dist_sync run: `seed` itself for rank 0, so one worker is one machine."""
+    if rank == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0] % (2 ** 31 - 1))
+
+
 def iteration_seed(seed, gen_iter):
     """MXNet's random state cannot be saved, so each generator iteration reseeds from (seed, gen_iter).
 
