@@ -10,7 +10,7 @@ from gluon_wgan.oneline import OneLineParser
 
 
 DATASETS = ("8gaussians", "25gaussians", "swissroll")
-DEFAULT_GEN_ITERS = {"train": 500, "1a": 100, "1b": 20}
+DEFAULT_GEN_ITERS = {"train": 500, "1a": 100, "1b": 200}
 
 
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -36,7 +36,7 @@ def build_parser():
                     "gradient norms for clipping at 0.1, 0.01, 0.001 vs penalty, and critic weight "
                     "histograms (figure_1b.png).",
         epilog="Default lengths (--gen-iters): train 500 (2 minutes on an idle 2-core CPU for 8gaussians), "
-               "1a 100 rounds of 5 critic updates per critic (6 critics), 1b 20 per network (4 runs). The "
+               "1a 100 rounds of 5 critic updates per critic (6 critics), 1b 200 per network (4 runs). The "
                "released code trains for 100000 generator iterations. See docs/toy.md.",
         formatter_class=DefaultsFormatter)
     parser.add_argument("--figure", choices=("train", "1a", "1b"), default="train",
