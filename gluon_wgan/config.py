@@ -43,6 +43,9 @@ class TrainConfig:
     gen_norm: str = opt("batch", "generator normalization", choices=("batch", "none"))
     gen_filters: str = opt("doubling", "DCGAN generator widths: doubling towards 4x4 (reference code) "
                            "or ngf at every layer (WGAN paper Fig. 6)", choices=("doubling", "constant"))
+    activation: str = opt("dcgan", "hidden nonlinearity of the DCGAN networks: ReLU in the generator and "
+                                   "LeakyReLU(0.2) in the critic, or tanh in both (WGAN-GP paper, Fig. 2)",
+                          choices=("dcgan", "tanh"))
     critic_norm: str = opt("batch", "critic normalization (the gradient penalty needs layer or none)",
                            choices=("batch", "layer", "none"))
     critic_bias: bool = opt(False, "biases on the critic's convolutions")
@@ -117,6 +120,8 @@ class TrainConfig:
             yield f"--gp-weight must be >= 0, got {self.gp_weight}"
         if self.dataset != "shapes" and not self.dataroot and self.dataset != "cifar10":
             yield f"--dataset {self.dataset} needs --dataroot"
+        if self.activation == "tanh" and "mlp" in (self.generator, self.critic):
+            yield "--activation tanh applies to the DCGAN networks; the MLP ones are ReLU networks"
         if self.method == "wgan-gp" and self.critic_norm == "batch":
             yield ("--method wgan-gp cannot use --critic-norm batch: a BatchNorm critic's score of one "
                    "sample depends on the others, so the per-sample penalty is undefined; use layer or none")
@@ -153,6 +158,7 @@ _WGANGP_FIG2_ARCHS = {
     "nobn-constant": dict(gen_norm="none", gen_filters="constant"),    # row 2: G without BN, constant filters
     "mlp": dict(generator="mlp"),                                      # row 3: G a 4-layer 512-unit ReLU MLP
     "nonorm": dict(gen_norm="none", critic_norm="none"),               # row 4: no normalization in G or D
+    "tanh": dict(activation="tanh"),                                   # row 6: tanh nonlinearities everywhere
 }
 # Figure 2's columns. The critic of 'gan', 'lsgan' and 'wgan' keeps BatchNorm, as in the DCGAN baseline;
 # WGAN-GP's becomes LayerNorm (its method default), the paper's drop-in replacement.

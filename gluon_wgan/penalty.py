@@ -23,7 +23,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from .models.dcgan import DCGANCritic
-from .models.layers import ChannelLayerNorm, ReLU
+from .models.layers import ChannelLayerNorm, ReLU, Tanh
 from .models.mlp import MLPCritic
 
 PATHS = ("auto", "explicit", "autograd")
@@ -201,10 +201,10 @@ def explicit_input_grad(critic, x):
     with respect to the critic's parameters (fold the copies' gradients with `fold_copy_grads_`).
     """
     layers = list(critic.body)
-    # Only ChannelLayerNorm's transpose uses activations differentiably; after the last one they
-    # feed masks only, so that part of the forward pass need not be recorded (with norm='none',
-    # none of it): less to store, less to backpropagate.
-    recorded = 1 + max((i for i, layer in enumerate(layers) if isinstance(layer, ChannelLayerNorm)),
+    # Only the transposes of ChannelLayerNorm and Tanh use activations differentiably; after the
+    # last of those, activations feed masks only, so that part of the forward pass need not be
+    # recorded (with norm='none' and piecewise-linear activations, none of it).
+    recorded = 1 + max((i for i, layer in enumerate(layers) if isinstance(layer, (ChannelLayerNorm, Tanh))),
                        default=-1)
     transposes = []
     h = x
@@ -317,6 +317,12 @@ def _relu(layer, h, critic):
     return out, transpose
 
 
+def _tanh(layer, h, critic):
+    # d tanh(h) / dh = 1 - tanh(h)^2, a function of the parameters through `out`: recorded.
+    out = nd.tanh(h)
+    return out, lambda g: nd.elemwise_mul(g, 1 - nd.square(out))
+
+
 def _channel_layer_norm(layer, h, critic):
     # ChannelLayerNorm's forward, written with operators whose backward is fast on CPU: MXNet
     # 1.9.1's broadcast_* and mean backward run a generic reduction (~20 ns per element, measured
@@ -386,5 +392,6 @@ _TRANSPOSES = {
     nn.Dense: _dense,
     nn.LeakyReLU: _leaky_relu,
     ReLU: _relu,
+    Tanh: _tanh,
     ChannelLayerNorm: _channel_layer_norm,
 }

@@ -97,3 +97,16 @@ def test_get_model_lists_valid_names():
     assert isinstance(get_model("dcgan_critic", image_size=32), DCGANCritic)
     with pytest.raises(ValueError, match="dcgan_critic"):
         get_model("resnet")
+
+
+def test_tanh_activation_replaces_every_hidden_nonlinearity():
+    from mxnet.gluon import nn
+    from gluon_wgan.models.layers import ReLU, Tanh
+    generator = DCGANGenerator(image_size=32, nz=8, ngf=4, activation="tanh")
+    critic = DCGANCritic(image_size=32, ndf=4, norm="layer", activation="tanh")
+    g_layers, d_layers = list(generator.body), list(critic.body)
+    assert not any(isinstance(layer, (ReLU, nn.LeakyReLU)) for layer in g_layers + d_layers)
+    assert sum(isinstance(layer, Tanh) for layer in g_layers) == 4      # 3 hidden + the output
+    assert sum(isinstance(layer, Tanh) for layer in d_layers) == 3
+    with pytest.raises(ValueError, match="activation"):
+        DCGANCritic(image_size=32, activation="sigmoid")

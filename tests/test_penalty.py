@@ -29,6 +29,8 @@ CRITICS = {
     "conv-layer-nobias": dict(image_size=16, ndf=4, nc=2, norm="layer", use_bias=False),
     "conv-none-bias": dict(image_size=16, ndf=4, nc=3, norm="none", use_bias=True),
     "conv-none-nobias-extra-32": dict(image_size=32, ndf=2, nc=1, n_extra_layers=1, norm="none"),
+    "conv-tanh-layer-bias": dict(image_size=16, ndf=4, nc=2, norm="layer", use_bias=True, activation="tanh"),
+    "conv-tanh-none": dict(image_size=16, ndf=3, nc=2, norm="none", activation="tanh"),
     "mlp-toy": dict(in_shape=(2,), hidden=16, n_hidden=3),
     "mlp-image": dict(in_shape=(2, 4, 4), hidden=8, n_hidden=2),
 }

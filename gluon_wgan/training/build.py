@@ -11,7 +11,8 @@ def build_generator(cfg):
     """The generator named by `cfg` (a TrainConfig), not initialized."""
     if cfg.generator == "dcgan":
         return get_model("dcgan_generator", image_size=cfg.image_size, nz=cfg.nz, ngf=cfg.ngf,
-                         n_extra_layers=cfg.n_extra_layers, norm=cfg.gen_norm, filters=cfg.gen_filters)
+                         n_extra_layers=cfg.n_extra_layers, norm=cfg.gen_norm, filters=cfg.gen_filters,
+                         activation=cfg.activation)
     return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
                      hidden=cfg.mlp_hidden)
 
@@ -20,7 +21,8 @@ def build_critic(cfg):
     """The critic named by `cfg` (a TrainConfig), not initialized."""
     if cfg.critic == "dcgan":
         return get_model("dcgan_critic", image_size=cfg.image_size, ndf=cfg.ndf,
-                         n_extra_layers=cfg.n_extra_layers, norm=cfg.critic_norm, use_bias=cfg.critic_bias)
+                         n_extra_layers=cfg.n_extra_layers, norm=cfg.critic_norm, use_bias=cfg.critic_bias,
+                         activation=cfg.activation)
     return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
 
 
