@@ -6,6 +6,7 @@ See --help and docs/toy.md.
 import argparse
 import sys
 
+from gluon_wgan.config import TOY_PRESETS
 from gluon_wgan.oneline import OneLineParser
 
 
@@ -39,6 +40,9 @@ def build_parser():
                "1a 100 rounds of 5 critic updates per critic (6 critics), 1b 200 per network (4 runs). The "
                "released code trains for 100000 generator iterations. See docs/toy.md.",
         formatter_class=DefaultsFormatter)
+    parser.add_argument("--preset", choices=sorted(TOY_PRESETS), default=None,
+                        help="a paper run: a row of TOY_PRESETS in gluon_wgan/config.py, whose options "
+                             "explicit flags override")
     parser.add_argument("--figure", choices=("train", "1a", "1b"), default="train",
                         help="train: one training run on --dataset; 1a: Figure 1(a) value surfaces on all "
                              "datasets; 1b: Figure 1(b) on the Swiss roll (--dataset is ignored by 1a and 1b)")
@@ -68,6 +72,9 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.preset:   # defaults < preset < explicit flags: the preset's values become the defaults
+        parser.set_defaults(**TOY_PRESETS[args.preset])
+        args = parser.parse_args(argv)
     gen_iters = DEFAULT_GEN_ITERS[args.figure] if args.gen_iters is None else args.gen_iters
     for flag, value in (("--gen-iters", gen_iters), ("--critic-iters", args.critic_iters),
                         ("--batch-size", args.batch_size), ("--hidden", args.hidden)):

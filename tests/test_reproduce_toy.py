@@ -51,3 +51,24 @@ def test_tiny_run_writes_summary(tmp_path):
     assert summary["dataset"] == "25gaussians" and summary["gen_iters"] == 2 and summary["seed"] == 1
     assert [g for g, _ in summary["w1_curve"]] == [0, 1, 2]
     assert os.path.exists(os.path.join(outdir, "samples.png"))
+
+
+def test_preset_sets_defaults_that_explicit_flags_override(tmp_path, monkeypatch):
+    import importlib.util
+
+    from gluon_wgan.training import toy
+    spec = importlib.util.spec_from_file_location("reproduce_toy", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = []
+
+    def fake_run_train(dataset, outdir, gen_iters, method, gp_weight, **kw):
+        calls.append(dict(dataset=dataset, gen_iters=gen_iters, method=method, gp_weight=gp_weight))
+        return dict(dataset=dataset, method=method, gen_iters=gen_iters, seconds=0.0, w1=0.0,
+                    w1_curve=[[0, 1.0]], w1_floor=0.0)
+    monkeypatch.setattr(toy, "run_train", fake_run_train)
+    script.main(["--preset", "toy-8gaussians-lambda10", "--outdir", str(tmp_path / "a")])
+    script.main(["--preset", "toy-8gaussians-lambda10", "--gen-iters", "7", "--gp-weight", "1",
+                 "--outdir", str(tmp_path / "b")])
+    assert calls == [dict(dataset="8gaussians", gen_iters=100000, method="wgan-gp", gp_weight=10.0),
+                     dict(dataset="8gaussians", gen_iters=7, method="wgan-gp", gp_weight=1.0)]
