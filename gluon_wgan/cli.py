@@ -10,7 +10,6 @@ from dataclasses import fields, replace
 
 from .config import (METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences,
                      to_dict)
-from .context import parse_ctx
 from .files import check_writable_dir
 from .oneline import OneLineParser
 
@@ -80,6 +79,7 @@ def _resume_config(explicit, preset):
 def _check_environment(parser, cfg, resume):
     """Errors that depend on this machine: the device, the data root, the output folder."""
     try:
+        from .context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
         devices = len(parse_ctx(cfg.ctx))
         if cfg.batch_size % devices:
             raise ValueError(f"--batch-size {cfg.batch_size} does not split evenly over the {devices} "

@@ -19,6 +19,9 @@ def parse_ctx(text):
     for device, ids in _split_devices(text):
         for i in ids:
             contexts.append(mx.gpu(i) if device == "gpu" else mx.cpu(i))
+    if len(set(contexts)) != len(contexts) or len({c.device_id for c in contexts}) != len(contexts):
+        # MXNet's optimizers keep their step counts per device id: each id must name one device.
+        raise ValueError(f"--ctx {text!r} names a device twice, or a CPU and a GPU with the same id")
     if any(c.device_type == "gpu" for c in contexts):
         _check_gpus(max(c.device_id for c in contexts if c.device_type == "gpu") + 1)
     return contexts

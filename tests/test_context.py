@@ -33,3 +33,10 @@ def test_gpu_ids_parsed_up_to_the_device_check(monkeypatch):
     monkeypatch.setattr(context, "_check_gpus", lambda needed: None)
     assert context.parse_ctx("gpu(0,1)") == [mx.gpu(0), mx.gpu(1)]
     assert context.parse_ctx("gpu") == [mx.gpu(0)]
+
+
+@pytest.mark.parametrize("text", ["cpu,cpu", "cpu(0),cpu(0)", "cpu(1),gpu(1)"])
+def test_a_device_id_names_one_device(text):
+    # gpu(1) on this CPU-only machine would fail anyway; the duplicate id is reported first.
+    with pytest.raises(ValueError, match="twice"):
+        parse_ctx(text)

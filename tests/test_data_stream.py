@@ -1,9 +1,12 @@
 """BatchStream: batch k is a pure function of (seed, k, dataset); resume; bad records; workers."""
+import os
+import signal
+
 import numpy as np
 import pytest
 
 from gluon_wgan.data import BadRecord, BatchStream
-from gluon_wgan.data.stream import MAX_ATTEMPTS, batch_indices, epoch_permutation, replacement
+from gluon_wgan.data.stream import MAX_ATTEMPTS, _worker_pids, batch_indices, epoch_permutation, replacement
 
 
 class Numbers:
@@ -22,6 +25,15 @@ class Numbers:
 
     def describe(self, i):
         return f"number-{i}"
+
+
+class SlowNumbers(Numbers):
+    """Numbers that take 0.1 s each to load, so that a worker is still holding batches when killed."""
+
+    def __getitem__(self, i):
+        import time
+        time.sleep(0.1)
+        return super().__getitem__(i)
 
 
 def ids(batch):
@@ -133,3 +145,15 @@ def test_two_workers_deliver_the_same_batches_and_counts():
     resumed.close()
     np.testing.assert_array_equal(next(resumed), expected[5])  # new workers pick up at `position`
     resumed.close()
+
+
+def test_a_killed_worker_does_not_stall_the_stream():
+    """A worker that dies loses its batches; the stream asks for them again and the order holds."""
+    dataset = SlowNumbers(40)
+    reference = [b for b, _ in zip(BatchStream(dataset, 4, seed=1), range(4))]
+    with BatchStream(dataset, 4, seed=1, workers=2) as stream:
+        first = next(stream)
+        os.kill(sorted(_worker_pids(stream._pool))[0], signal.SIGKILL)
+        rest = [next(stream) for _ in range(3)]
+    for got, want in zip([first] + rest, reference):
+        np.testing.assert_array_equal(got, want)

@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 100  # bad records in a row before the data is declared unreadable
 MAX_LOGGED = 100    # distinct bad records named in the log and kept in `bad_records`
 PREFETCH = 2        # batches in flight per worker
+WORKER_CHECK_SECONDS = 2.0  # how often a wait for a batch checks that no worker died
 _REPLACE = 0x5EED
 
 
@@ -108,6 +109,11 @@ def _load_batch(indices):
     return _collate([_worker_fetch[i] for i in indices])
 
 
+def _worker_pids(pool):
+    # Pool replaces a worker that exits; its private list of processes is the only way to notice.
+    return {process.pid for process in pool._pool}
+
+
 class BatchStream:
     """Endless iterator over batches of a dataset in a seeded order; batch k depends on (seed, k) only.
 
@@ -170,9 +176,7 @@ class BatchStream:
         else:
             if self._pool is None:
                 self._start_workers()
-            while len(self._pending) < PREFETCH * self.workers:
-                self._pending.append(self._pool.apply_async(_load_batch, (next(self._indices),)))
-            batch, bad = self._pending.popleft().get()
+            batch, bad = self._next_from_workers()
         self.position += 1
         self._count(bad)
         return batch
@@ -185,6 +189,29 @@ class BatchStream:
         self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self._fetch,))
         self._indices = _batch_index_lists(len(self._fetch), self.batch_size, self.seed, self.position)
         self._pending.clear()
+        self._pids = _worker_pids(self._pool)
+
+    def _next_from_workers(self):
+        """The next batch, in order. A worker that died (killed, out of memory, or signalled with the
+        whole process group) lost the batches it held; they are a function of their indices, so they
+        are asked for again from the workers the pool started in its place."""
+        while len(self._pending) < PREFETCH * self.workers:
+            indices = next(self._indices)
+            self._pending.append((indices, self._pool.apply_async(_load_batch, (indices,))))
+        while True:
+            try:
+                result = self._pending[0][1].get(timeout=WORKER_CHECK_SECONDS)
+                break
+            except multiprocessing.TimeoutError:
+                pids = _worker_pids(self._pool)
+                if pids != self._pids:
+                    log.warning("a data worker exited; reloading the batches it may have held")
+                    self._pids = pids
+                    self._pending = collections.deque(
+                        (indices, self._pool.apply_async(_load_batch, (indices,)))
+                        for indices, _ in self._pending)
+        self._pending.popleft()
+        return result
 
     def _count(self, bad):
         self.skipped += len(bad)

@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+import mxnet as mx
+
 from ..files import atomic_replace_dir, recover_dir
 from .state import TrainState
 
@@ -18,8 +20,8 @@ def save(checkpoint_dir, generator, critic, g_trainer, d_trainer, state, config)
     os.makedirs(checkpoint_dir, exist_ok=True)
     build = tempfile.mkdtemp(dir=checkpoint_dir, prefix=".build-")
     try:
-        generator.save_parameters(os.path.join(build, "generator.params"))
-        critic.save_parameters(os.path.join(build, "critic.params"))
+        _save_parameters(generator, os.path.join(build, "generator.params"))
+        _save_parameters(critic, os.path.join(build, "critic.params"))
         g_trainer.save_states(os.path.join(build, "generator.states"))
         d_trainer.save_states(os.path.join(build, "critic.states"))
         with open(os.path.join(build, "state.json"), "w") as f:
@@ -51,10 +53,38 @@ def restore(path, generator, critic, g_trainer, d_trainer, ctx):
     """Load a checkpoint written by `save` into built models and trainers; return its TrainState."""
     generator.load_parameters(os.path.join(path, "generator.params"), ctx=ctx)
     critic.load_parameters(os.path.join(path, "critic.params"), ctx=ctx)
-    g_trainer.load_states(os.path.join(path, "generator.states"))
-    d_trainer.load_states(os.path.join(path, "critic.states"))
+    for trainer, name in ((g_trainer, "generator.states"), (d_trainer, "critic.states")):
+        trainer.load_states(os.path.join(path, name))
+        _share_update_counts(trainer, ctx)
     with open(os.path.join(path, "state.json")) as f:
         return TrainState.from_json(f.read())
+
+
+def _save_parameters(net, path):
+    """`net.save_parameters(path)`, the same file, but the values of the first device only.
+
+    Gluon saves the mean over the devices' copies (add_n / n), which rounds in float32 for 3, 6, 8 ...
+    devices: the copies are equal, the saved mean is not always, and resuming would not be exact.
+    """
+    arrays = {name: param.list_data()[0].copyto(mx.cpu())
+              for name, param in net._collect_params_with_prefix().items()}
+    mx.nd.save(path, arrays)
+
+
+def _share_update_counts(trainer, contexts):
+    """Give every device the step counts saved for the first device of the run.
+
+    MXNet's optimizers count updates per device id (Adam's bias correction reads the count); a run
+    resumed on other or more devices would otherwise restart the count on them and its device copies
+    would drift apart.
+    """
+    optimizer = getattr(trainer, "trainer", trainer)._optimizer   # DistributedTrainer wraps a Trainer
+    counts = optimizer._all_index_update_counts
+    saved = counts[min(counts)]
+    for ctx in contexts if isinstance(contexts, (list, tuple)) else [contexts]:
+        counts[ctx.device_id] = dict(saved)
+    first = contexts[0] if isinstance(contexts, (list, tuple)) else contexts
+    optimizer._index_update_count = counts[first.device_id]
 
 
 def _fsync_dir(path):

@@ -83,7 +83,7 @@ def train(cfg, progress=True):
     pending = []
     bar = tqdm(total=cfg.gen_iters, initial=state.gen_iter, disable=not progress, unit="gen_iter",
                dynamic_ncols=True)
-    with _stop_requests() as stop:
+    with _stop_requests() as stop, stream:   # the stream's worker processes end with the run
         clock = time.time()
         while state.gen_iter < cfg.gen_iters and not stop:
             n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
