@@ -73,7 +73,7 @@ def train(cfg, progress=True):
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=cfg.workers, start=state.batches,
                          skipped=state.skipped_records)
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
-    evaluate = _evaluator(cfg, ctx) if cfg.eval_every else None
+    evaluate = _evaluator(cfg, ctx) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
 
