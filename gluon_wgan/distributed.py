@@ -27,12 +27,13 @@ optimizer step locally: weight clipping and `Trainer.save_states` behave as on o
 import logging
 import os
 import shlex
-import signal
 import socket
 import subprocess
 import time
 from contextlib import contextmanager
 from typing import Dict, List, NamedTuple
+
+from .signals import handling_signals
 
 log = logging.getLogger(__name__)
 
@@ -322,14 +323,5 @@ def _forward_signals(procs, received):
             if proc.poll() is None:
                 proc.send_signal(signum)
 
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, forward)
-    except ValueError:  # not the main thread: signals cannot be caught here
-        pass
-    try:
+    with handling_signals(forward):
         yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

@@ -16,11 +16,11 @@ ALLOWED = {
     "penalty": {"models"},
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
-                 "plots", "penalty", "distributed"},
-    "oneline": set(),
+                 "plots", "penalty", "distributed", "signals"},
+    "oneline": set(), "signals": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
-    "distributed": {"files"},
+    "distributed": {"files", "signals"},
 }
 
 

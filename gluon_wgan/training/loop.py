@@ -18,6 +18,7 @@ from ..config import to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
 from ..files import atomic_write_json
+from ..signals import handling_signals
 from . import checkpoint
 from .build import build_models, build_trainers
 from .methods import METHODS
@@ -214,15 +215,5 @@ def _save_samples(generator, fixed_z, gen_iter, paths):
 def _stop_requests():
     """A list that becomes truthy (holding the signal's name) on Ctrl-C or SIGTERM."""
     stop = []
-    handler = lambda signum, frame: stop.append(signal.Signals(signum).name)  # noqa: E731
-    previous = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    except ValueError:  # not the main thread: signals cannot be caught here
-        pass
-    try:
+    with handling_signals(lambda signum, frame: stop.append(signal.Signals(signum).name)):
         yield stop
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
