@@ -55,7 +55,6 @@ def expected_run():
 
 
 def test_dist_sync_job_on_localhost(tmp_path):
-    start = time.time()
     code, out, err = launch(["-n", "2", "-s", "1", "--", sys.executable, WORKER, str(tmp_path)])
     assert code == 0, err
     results = [json.loads((tmp_path / f"worker-{rank}.json").read_text()) for rank in (0, 1)]
@@ -67,7 +66,6 @@ def test_dist_sync_job_on_localhost(tmp_path):
         for arr in (first if key != "x" else [first]):                               # every device too
             np.testing.assert_allclose(arr, want, rtol=1e-6, atol=1e-7, err_msg=key)
     assert (tmp_path / "critic-0.states").exists()
-    assert time.time() - start < 60
 
 
 def stand_in(tmp_path, worker_code):
@@ -86,11 +84,12 @@ def assert_all_gone(tmp_path):
 
 
 def test_failed_worker_fails_the_job_and_stops_the_rest(tmp_path):
-    start = time.time()
-    code, _, err = launch(["-n", "2", "-s", "1", "--grace", "2", "--", *stand_in(tmp_path, "time.sleep(1); sys.exit(3)")])
+    # The scheduler and server sleep for a minute: a launcher that awaited them instead of stopping
+    # them would outlive the 20 s given here, and `launch` would raise TimeoutExpired.
+    code, _, err = launch(["-n", "2", "-s", "1", "--grace", "2", "--", *stand_in(tmp_path, "time.sleep(1); sys.exit(3)")],
+                          timeout=20)
     assert code == 3
     assert "worker" in err and "exited with code 3" in err
-    assert time.time() - start < 20          # the sleeping scheduler and server were stopped, not awaited
     assert_all_gone(tmp_path)
 
 
