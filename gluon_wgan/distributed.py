@@ -241,6 +241,39 @@ class DistributedTrainer:
         return getattr(self.trainer, name)
 
 
+class WorkerAgreement:
+    """What the workers of a `dist_sync` job decide together: when to stop, and where they resume.
+
+    Each worker catches Ctrl-C and SIGTERM by itself, at any point of its iteration; a worker that
+    stopped alone would leave the others waiting in a gradient exchange forever, and their
+    checkpoints at different iterations. So every worker asks `stop` once per generator iteration,
+    at the same point of it: the answer is the same on every worker, and they stop together.
+    Creating one is collective (every worker must, at the same point: `kvstore.init` is a barrier).
+    """
+
+    def __init__(self, kvstore):
+        import mxnet as mx
+        self.kvstore = kvstore
+        self.rank, self.num_workers = kvstore.rank, kvstore.num_workers
+        self._flag = mx.nd.zeros(1)
+        self._iters = mx.nd.zeros(self.num_workers)
+        kvstore.init("control/stop", self._flag)
+        kvstore.init("control/gen_iter", self._iters)
+
+    def stop(self, wanted):
+        """True on every worker if any worker passed a true `wanted` in this round (a host sync)."""
+        self._flag[:] = float(bool(wanted))
+        self.kvstore.pushpull("control/stop", self._flag, out=self._flag)
+        return bool(self._flag.asscalar() > 0)
+
+    def gen_iters(self, gen_iter):
+        """Every worker's `gen_iter`, by rank (exact below 2**24: float32 sums of one nonzero term)."""
+        self._iters[:] = 0
+        self._iters[self.rank] = gen_iter
+        self.kvstore.pushpull("control/gen_iter", self._iters, out=self._iters)
+        return [int(v) for v in self._iters.asnumpy()]
+
+
 def run(nodes, grace=10.0, poll=0.1):
     """Start `nodes`, wait for the workers, and return the job's exit code.
 
@@ -248,9 +281,10 @@ def run(nodes, grace=10.0, poll=0.1):
     signal counts as 128 + signal number, as in a shell): a failed worker, or a scheduler or server
     that dies before the workers are done, since the workers would then wait for it forever. The
     other processes are then stopped: SIGTERM, and SIGKILL after `grace` seconds. SIGINT and SIGTERM
-    sent to this process are forwarded to every node, and the job's code becomes 128 + that signal's
-    number unless a node failed first. When the workers succeed, the scheduler and servers leave on
-    their own (ps-lite's shutdown barrier); any still there after `grace` seconds are stopped.
+    sent to this process are forwarded to the workers (a second one to every node), and the job's code
+    becomes 128 + that signal's number unless a node failed first. When the workers are done, the
+    scheduler and servers leave on their own (ps-lite's shutdown barrier); any still there after
+    `grace` seconds are stopped.
     """
     procs = []
     received = []
@@ -258,9 +292,10 @@ def run(nodes, grace=10.0, poll=0.1):
         try:
             for node in nodes:
                 env = {**os.environ, **node.env} if not node.host else dict(os.environ)
-                log.info("starting %s %d%s: %s", node.role, node.rank, f" on {node.host}" if node.host else "",
-                         shlex.join(node.argv))
-                procs.append((node, subprocess.Popen(node.argv, env=env)))
+                proc = subprocess.Popen(node.argv, env=env)
+                procs.append((node, proc))
+                log.info("started %s %d%s, pid %d: %s", node.role, node.rank,
+                         f" on {node.host}" if node.host else "", proc.pid, shlex.join(node.argv))
             code = _wait(procs, received, poll, grace)
             deadline = time.time() + grace
             while code == 0 and any(p.poll() is None for _, p in procs) and time.time() < deadline:
@@ -316,11 +351,17 @@ def _stop(procs, grace):
 
 @contextmanager
 def _forward_signals(procs, received):
-    """While inside, SIGINT and SIGTERM to this process are sent on to every started node."""
+    """While inside, SIGINT and SIGTERM to this process are sent on to the started workers; from the
+    second signal on, to every started node.
+
+    The scheduler and servers are spared the first: workers that stop cleanly still need them, to
+    agree on the stop, to finish the iteration's gradient exchanges and for ps-lite's shutdown
+    barrier. Killed first, they would leave the workers waiting forever.
+    """
     def forward(signum, frame):
         received.append(signum)
-        for _, proc in procs:
-            if proc.poll() is None:
+        for node, proc in procs:
+            if proc.poll() is None and (node.role == "worker" or len(received) > 1):
                 proc.send_signal(signum)
 
     with handling_signals(forward):

@@ -9,7 +9,7 @@ from gluon_wgan.cli import parse_config
 def main(argv=None):
     cfg, run = parse_config(argv)
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
-    from gluon_wgan.training.loop import EvaluationUnavailable, TrainingDiverged, train
+    from gluon_wgan.training.loop import EvaluationUnavailable, TrainingDiverged, WorkersDisagree, train
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -17,7 +17,7 @@ def main(argv=None):
     except TrainingDiverged as err:
         print(f"train_wgan.py: error: {err}", file=sys.stderr)
         return 1
-    except EvaluationUnavailable as err:
+    except (EvaluationUnavailable, WorkersDisagree) as err:
         print(f"train_wgan.py: error: {err}", file=sys.stderr)
         return 2
     print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "

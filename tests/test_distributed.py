@@ -3,6 +3,7 @@ one server, two workers), the launcher's exit codes, kills and signal forwarding
 and the ssh command lines (no cluster here: only their construction is checked)."""
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -249,3 +250,96 @@ def test_train_script_with_dist_sync_on_two_workers(tmp_path):
         for key in first:
             if not key.endswith(("running_mean", "running_var")):    # BatchNorm statistics stay per worker
                 np.testing.assert_array_equal(second[key].asnumpy(), first[key].asnumpy(), err_msg=key)
+
+
+def test_first_signal_reaches_workers_only(tmp_path):
+    """A stopping worker still needs the scheduler and servers: they get SIGTERM only after it is done."""
+    stamp = "lambda name: open(os.path.join({!r}, name + '-%d' % os.getpid()), 'w').write(repr(time.time()))"
+    code = (f"import os, signal, sys, time; stamp = {stamp.format(str(tmp_path))}; stamp('pid')\n"
+            "def stop(signum, frame):\n"
+            "    if os.environ['DMLC_ROLE'] == 'worker':\n        time.sleep(1)\n"
+            "    stamp('stopped-' + os.environ['DMLC_ROLE']); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--grace", "5", "--",
+                             sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.time() + 20
+        while len(list(tmp_path.glob("pid-*"))) < 4 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM
+    stopped = {}
+    for path in tmp_path.glob("stopped-*"):
+        stopped.setdefault(path.name.split("-")[1], []).append(float(path.read_text()))
+    assert {role: len(times) for role, times in stopped.items()} == dict(worker=2, server=1, scheduler=1)
+    assert min(stopped["server"] + stopped["scheduler"]) >= max(stopped["worker"])
+    assert_all_gone(tmp_path)
+
+
+def dist_train_command(outdir, gen_iters, *extra):
+    return [sys.executable, os.path.join(ROOT, "scripts", "train_wgan.py"), "--kvstore", "dist_sync", "--quiet",
+            "--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "8", "--batch-size", "8",
+            "--warmup-iters", "1", "--burst-d-iters", "2", "--d-iters", "1", "--log-every", "1",
+            "--checkpoint-every", "1000", "--gen-iters", str(gen_iters), "--outdir", outdir, *extra]
+
+
+def saved_gen_iter(run):
+    return json.loads(open(os.path.join(run, "checkpoints", "latest", "state.json")).read())["gen_iter"]
+
+
+def test_signal_to_one_worker_stops_all_at_one_iteration_and_they_resume(tmp_path):
+    """SIGTERM to worker 1 alone: both workers stop after the same generator iteration with a checkpoint
+    (not one stopping while the other waits in a gradient exchange); both resume from it together;
+    checkpoints of different iterations are refused on resume with one line and exit code 2."""
+    outdir = str(tmp_path / "run")
+    runs = [outdir, os.path.join(outdir, "worker1")]
+    log_path = tmp_path / "launcher.err"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--",
+                                 *dist_train_command(outdir, 100000)], stdout=subprocess.DEVNULL,
+                                stderr=log_file, cwd=ROOT, start_new_session=True)
+    try:
+        metrics = os.path.join(runs[1], "metrics.jsonl")
+        deadline = time.time() + 90
+        while time.time() < deadline and not (os.path.exists(metrics) and len(open(metrics).readlines()) >= 3):
+            time.sleep(0.2)
+        worker1 = int(re.search(r"started worker 1, pid (\d+)", log_path.read_text()).group(1))
+        os.kill(worker1, signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    log = log_path.read_text()
+    assert proc.returncode == 0, log
+    stopped_at = saved_gen_iter(runs[0])
+    assert 3 <= stopped_at < 100000 and saved_gen_iter(runs[1]) == stopped_at
+    assert "stopped by SIGTERM" in log and "stopped by a signal to another worker" in log
+    for run in runs:
+        assert len(open(os.path.join(run, "metrics.jsonl")).readlines()) == stopped_at
+
+    code, _, err = launch(["-n", "2", "-s", "1", "--", *dist_train_command(outdir, stopped_at + 2, "--resume")],
+                          timeout=120, cwd=ROOT)
+    assert code == 0, err
+    assert [saved_gen_iter(run) for run in runs] == [stopped_at + 2] * 2
+    assert err.count(f"at generator iteration {stopped_at}") == 2      # both resumed from the stop
+
+    state_path = os.path.join(runs[1], "checkpoints", "latest", "state.json")
+    state = json.loads(open(state_path).read())
+    state["gen_iter"] -= 1                                    # as if killed before its last save
+    with open(state_path, "w") as f:
+        json.dump(state, f)
+    code, _, err = launch(["-n", "2", "-s", "1", "--", *dist_train_command(outdir, stopped_at + 4, "--resume")],
+                          timeout=120, cwd=ROOT)
+    assert code == 2
+    assert f"worker 0: {stopped_at + 2}, worker 1: {stopped_at + 1}" in err and "Traceback" not in err

@@ -17,6 +17,7 @@ from .. import plots
 from ..config import to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
+from ..distributed import WorkerAgreement
 from ..files import atomic_write_json
 from ..signals import handling_signals
 from . import checkpoint
@@ -39,13 +40,18 @@ class EvaluationUnavailable(ValueError):
     """--eval-every was asked for but InceptionV3 or the real-data statistics cannot be had."""
 
 
+class WorkersDisagree(ValueError):
+    """The workers of a dist_sync job found checkpoints of different generator iterations to resume."""
+
+
 def train(cfg, progress=True):
     """Train `cfg` (a TrainConfig) in ``cfg.outdir``, resuming from its latest checkpoint if it has one.
 
     Returns the final TrainState. Ctrl-C or SIGTERM ends the run at the next generator iteration
     with a checkpoint, so an interrupted run resumes exactly where it stopped. With ``--kvstore
     dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
-    its own run folder ``cfg.outdir/worker<r>``.
+    its own run folder ``cfg.outdir/worker<r>``; a signal to any worker stops all of them after the
+    same generator iteration, and they resume only from checkpoints of one iteration.
     """
     contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
     ctx = contexts[0]
@@ -57,10 +63,14 @@ def train(cfg, progress=True):
     mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
     generator, critic = build_models(cfg, contexts)
     g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
+    agreement = WorkerAgreement(kvstore) if kvstore is not None else None
     state = TrainState()
     latest = checkpoint.find_latest(paths["checkpoints"])
     if latest:
         state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts)
+    if agreement is not None:
+        _check_same_iteration(agreement.gen_iters(state.gen_iter))
+    if latest:
         truncate_metrics(paths["metrics"], state.gen_iter)
         log.info("resumed %s at generator iteration %d", latest, state.gen_iter)
     else:
@@ -84,9 +94,10 @@ def train(cfg, progress=True):
     pending = []
     bar = tqdm(total=cfg.gen_iters, initial=state.gen_iter, disable=not progress, unit="gen_iter",
                dynamic_ncols=True)
+    stopping = False
     with _stop_requests() as stop, stream:   # the stream's worker processes end with the run
         clock = time.time()
-        while state.gen_iter < cfg.gen_iters and not stop:
+        while state.gen_iter < cfg.gen_iters and not stopping:
             n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
                                     cfg.burst_every)
             mx.random.seed(iteration_seed(seed, state.gen_iter))
@@ -102,9 +113,11 @@ def train(cfg, progress=True):
             state.batches = stream.position
             state.skipped_records = stream.skipped
             bar.update(1)
+            # Read once: a signal arriving later in this iteration is acted on after the next one.
+            stopping = agreement.stop(stop) if agreement is not None else bool(stop)
             last = state.gen_iter == cfg.gen_iters
             due_sample = state.gen_iter % cfg.sample_every == 0 or last
-            due_checkpoint = state.gen_iter % cfg.checkpoint_every == 0 or last or stop
+            due_checkpoint = state.gen_iter % cfg.checkpoint_every == 0 or last or stopping
             due_eval = evaluate is not None and (state.gen_iter % cfg.eval_every == 0 or last)
             if state.gen_iter % cfg.log_every == 0 or due_sample or due_checkpoint or due_eval:
                 records = _flush(pending)  # the one host sync: reads the losses
@@ -121,9 +134,19 @@ def train(cfg, progress=True):
             if due_checkpoint:
                 save_checkpoint()
     bar.close()
-    if stop:
-        log.warning("stopped by %s at generator iteration %d; resume with --resume", stop, state.gen_iter)
+    if stopping and state.gen_iter < cfg.gen_iters:
+        cause = stop[0] if stop else "a signal to another worker"
+        log.warning("stopped by %s at generator iteration %d; resume with --resume", cause, state.gen_iter)
     return state
+
+
+def _check_same_iteration(gen_iters):
+    """Raise WorkersDisagree unless every worker's checkpoint (or fresh start) is at one iteration."""
+    if len(set(gen_iters)) > 1:
+        found = ", ".join(f"worker {rank}: {it}" for rank, it in enumerate(gen_iters))
+        raise WorkersDisagree(f"the workers' checkpoints hold different generator iterations ({found}); "
+                              "a job killed while saving? Copy worker 0's checkpoints/latest into "
+                              "every other worker's run folder and resume, or start afresh")
 
 
 def _evaluator(cfg, ctx):
