@@ -44,8 +44,9 @@ class TrainConfig:
     gen_filters: str = opt("doubling", "DCGAN generator widths: doubling towards 4x4 (reference code) "
                            "or ngf at every layer (WGAN paper Fig. 6)", choices=("doubling", "constant"))
     activation: str = opt("dcgan", "hidden nonlinearity of the DCGAN networks: ReLU in the generator and "
-                                   "LeakyReLU(0.2) in the critic, or tanh in both (WGAN-GP paper, Fig. 2)",
-                          choices=("dcgan", "tanh"))
+                                   "LeakyReLU(0.2) in the critic, or in both tanh or gated units "
+                                   "sigmoid(a) * tanh(b) after layers of twice the width (WGAN-GP paper, "
+                                   "Fig. 2)", choices=("dcgan", "tanh", "gated"))
     critic_norm: str = opt("batch", "critic normalization (the gradient penalty needs layer or none)",
                            choices=("batch", "layer", "none"))
     critic_bias: bool = opt(False, "biases on the critic's convolutions")
@@ -120,8 +121,9 @@ class TrainConfig:
             yield f"--gp-weight must be >= 0, got {self.gp_weight}"
         if self.dataset != "shapes" and not self.dataroot and self.dataset != "cifar10":
             yield f"--dataset {self.dataset} needs --dataroot"
-        if self.activation == "tanh" and "mlp" in (self.generator, self.critic):
-            yield "--activation tanh applies to the DCGAN networks; the MLP ones are ReLU networks"
+        if self.activation != "dcgan" and "mlp" in (self.generator, self.critic):
+            yield (f"--activation {self.activation} applies to the DCGAN networks; the MLP ones are ReLU "
+                   "networks")
         if self.method == "wgan-gp" and self.critic_norm == "batch":
             yield ("--method wgan-gp cannot use --critic-norm batch: a BatchNorm critic's score of one "
                    "sample depends on the others, so the per-sample penalty is undefined; use layer or none")
@@ -158,6 +160,7 @@ _WGANGP_FIG2_ARCHS = {
     "nobn-constant": dict(gen_norm="none", gen_filters="constant"),    # row 2: G without BN, constant filters
     "mlp": dict(generator="mlp"),                                      # row 3: G a 4-layer 512-unit ReLU MLP
     "nonorm": dict(gen_norm="none", critic_norm="none"),               # row 4: no normalization in G or D
+    "gated": dict(activation="gated"),                                 # row 5: gated multiplicative units
     "tanh": dict(activation="tanh"),                                   # row 6: tanh nonlinearities everywhere
 }
 # Figure 2's columns. The critic of 'gan', 'lsgan' and 'wgan' keeps BatchNorm, as in the DCGAN baseline;

@@ -24,7 +24,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from .models.dcgan import DCGANCritic
-from .models.layers import ChannelLayerNorm, ReLU, Tanh
+from .models.layers import ChannelLayerNorm, Gate, ReLU, Tanh
 from .models.mlp import MLPCritic
 
 PATHS = ("auto", "explicit", "autograd")
@@ -202,11 +202,11 @@ def explicit_input_grad(critic, x):
     with respect to the critic's parameters (fold the copies' gradients with `fold_copy_grads_`).
     """
     layers = list(critic.body)
-    # Only the transposes of ChannelLayerNorm and Tanh use activations differentiably; after the
-    # last of those, activations feed masks only, so that part of the forward pass need not be
+    # Only the transposes of ChannelLayerNorm, Tanh and Gate use activations differentiably; after
+    # the last of those, activations feed masks only, so that part of the forward pass need not be
     # recorded (with norm='none' and piecewise-linear activations, none of it).
-    recorded = 1 + max((i for i, layer in enumerate(layers) if isinstance(layer, (ChannelLayerNorm, Tanh))),
-                       default=-1)
+    recorded = 1 + max((i for i, layer in enumerate(layers)
+                        if isinstance(layer, (ChannelLayerNorm, Tanh, Gate))), default=-1)
     transposes = []
     h = x
     for i, layer in enumerate(layers):
@@ -333,6 +333,17 @@ def _tanh(layer, h, critic):
     return out, _Elementwise(1 - nd.square(out))
 
 
+def _gate(layer, h, critic):
+    # y = sigmoid(a) * tanh(b), a and b the even and odd channels of h (models.layers.Gate):
+    # dy/da = sigmoid'(a) tanh(b), dy/db = sigmoid(a) (1 - tanh(b)^2), both functions of the
+    # parameters through h: recorded, like tanh's. The transpose interleaves them back.
+    a, b = nd.split(nd.reshape(h, shape=(0, -4, -1, 2, -2)), num_outputs=2, axis=2, squeeze_axis=True)
+    gate, value = nd.sigmoid(a), nd.tanh(b)
+    d_a = gate * (1 - gate) * value
+    d_b = gate * (1 - nd.square(value))
+    return gate * value, lambda g: nd.stack(g * d_a, g * d_b, axis=2).reshape(h.shape)
+
+
 def _channel_layer_norm(layer, h, critic):
     # ChannelLayerNorm's forward, written with operators whose backward is fast on CPU: MXNet
     # 1.9.1's broadcast_* and mean backward run a generic reduction (~20 ns per element, measured
@@ -418,5 +429,6 @@ _TRANSPOSES = {
     nn.LeakyReLU: _leaky_relu,
     ReLU: _relu,
     Tanh: _tanh,
+    Gate: _gate,
     ChannelLayerNorm: _channel_layer_norm,
 }

@@ -110,3 +110,35 @@ def test_tanh_activation_replaces_every_hidden_nonlinearity():
     assert sum(isinstance(layer, Tanh) for layer in d_layers) == 3
     with pytest.raises(ValueError, match="activation"):
         DCGANCritic(image_size=32, activation="sigmoid")
+
+
+def test_gate_is_sigmoid_of_even_channels_times_tanh_of_odd():
+    from gluon_wgan.models.layers import Gate
+    x = np.random.RandomState(0).normal(size=(2, 6, 3, 3))
+    want = 1 / (1 + np.exp(-x[:, ::2])) * np.tanh(x[:, 1::2])     # the WGAN-GP code's slicing
+    gate = Gate()
+    np.testing.assert_allclose(gate(mx.nd.array(x, dtype="float64")).asnumpy(), want, rtol=1e-12)
+    gate.hybridize()
+    np.testing.assert_allclose(gate(mx.nd.array(x, dtype="float64")).asnumpy(), want, rtol=1e-12)
+    np.testing.assert_allclose(gate(mx.nd.array(x[:, :, 0, 0], dtype="float64")).asnumpy(),
+                               want[:, :, 0, 0], rtol=1e-12)                    # (N, C) too
+
+
+def test_gated_networks_double_the_width_before_each_gate():
+    from mxnet.gluon.nn.conv_layers import _Conv   # Conv2D's and Conv2DTranspose's base
+    from gluon_wgan.models.layers import Gate
+    generator = DCGANGenerator(image_size=32, nz=8, ngf=4, activation="gated")
+    critic = DCGANCritic(image_size=32, ndf=4, norm="layer", activation="gated", n_extra_layers=1)
+    for net, n_gates in ((generator, 3), (critic, 4)):
+        layers = list(net.body)
+        assert sum(isinstance(layer, Gate) for layer in layers) == n_gates
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Gate):     # the conv before it (and its norm) is twice as wide as the next's input
+                conv = next(l for l in reversed(layers[:i]) if isinstance(l, _Conv))
+                following = next(l for l in layers[i:] if isinstance(l, _Conv))
+                assert conv._channels == 2 * following._in_channels
+    generator.initialize(DCGANInit())
+    critic.initialize(DCGANInit())
+    images = generator(mx.nd.random.normal(shape=(2, 8)))
+    assert images.shape == (2, 3, 32, 32)
+    assert critic(images).shape == (2,)

@@ -6,19 +6,24 @@ per sample.
 """
 from mxnet.gluon import nn
 
-from .layers import ReLU, Tanh, normalization
+from .layers import Gate, ReLU, Tanh, normalization
 
 NORMS = ("batch", "layer", "none")
 FILTERS = ("doubling", "constant")
-ACTIVATIONS = ("dcgan", "tanh")
+ACTIVATIONS = ("dcgan", "tanh", "gated")
 
 
 def _hidden_activation(activation, dcgan_layer):
-    """The nonlinearity after each hidden layer: DCGAN's own (`dcgan_layer()`), or tanh everywhere
-    (the "tanh nonlinearities" row of the WGAN-GP paper's Fig. 2)."""
+    """The nonlinearity after each hidden layer: DCGAN's own (`dcgan_layer()`), tanh everywhere, or
+    gated units everywhere (the "tanh" and "gated multiplicative" rows of the WGAN-GP paper's Fig. 2)."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return Tanh() if activation == "tanh" else dcgan_layer()
+    return {"tanh": Tanh, "gated": Gate}.get(activation, dcgan_layer)()
+
+
+def _widening(activation):
+    """Channels a hidden layer computes per channel its activation passes on: a gate takes two."""
+    return 2 if activation == "gated" else 1
 
 
 def check_image_size(image_size):
@@ -59,8 +64,9 @@ class DCGANGenerator(nn.HybridBlock):
         3x3 stride-1 layers added at full resolution before the output layer.
     norm : {'batch', 'none'}
         BatchNorm after every hidden layer (DCGAN), or none (WGAN paper Fig. 6).
-    activation : {'dcgan', 'tanh'}
-        ReLU after every hidden layer (DCGAN), or tanh (WGAN-GP paper, Fig. 2).
+    activation : {'dcgan', 'tanh', 'gated'}
+        ReLU after every hidden layer (DCGAN), tanh, or `Gate` after hidden layers (and BatchNorms) of
+        twice the width (WGAN-GP paper, Fig. 2).
     """
 
     def __init__(self, image_size=64, nz=100, ngf=64, nc=3, n_extra_layers=0, norm="batch",
@@ -74,17 +80,18 @@ class DCGANGenerator(nn.HybridBlock):
         _hidden_activation(activation, ReLU)   # checks the name before anything is built
         depth = _pyramid_depth(image_size)
         widths = [ngf * 2 ** (depth - i) if filters == "doubling" else ngf for i in range(depth + 1)]
+        k = _widening(activation)
         self.nz = nz
         with self.name_scope():
             self.body = nn.HybridSequential(prefix="")
-            _add(self.body, nn.Conv2DTranspose(widths[0], 4, 1, 0, in_channels=nz, use_bias=False),
-                 normalization(norm, widths[0]), _hidden_activation(activation, ReLU))
+            _add(self.body, nn.Conv2DTranspose(k * widths[0], 4, 1, 0, in_channels=nz, use_bias=False),
+                 normalization(norm, k * widths[0]), _hidden_activation(activation, ReLU))
             for c_in, c_out in zip(widths, widths[1:]):
-                _add(self.body, nn.Conv2DTranspose(c_out, 4, 2, 1, in_channels=c_in, use_bias=False),
-                     normalization(norm, c_out), _hidden_activation(activation, ReLU))
+                _add(self.body, nn.Conv2DTranspose(k * c_out, 4, 2, 1, in_channels=c_in, use_bias=False),
+                     normalization(norm, k * c_out), _hidden_activation(activation, ReLU))
             for _ in range(n_extra_layers):
-                _add(self.body, nn.Conv2D(widths[-1], 3, 1, 1, in_channels=widths[-1], use_bias=False),
-                     normalization(norm, widths[-1]), _hidden_activation(activation, ReLU))
+                _add(self.body, nn.Conv2D(k * widths[-1], 3, 1, 1, in_channels=widths[-1], use_bias=False),
+                     normalization(norm, k * widths[-1]), _hidden_activation(activation, ReLU))
             _add(self.body, nn.Conv2DTranspose(nc, 4, 2, 1, in_channels=widths[-1], use_bias=False),
                  Tanh())
 
@@ -110,8 +117,9 @@ class DCGANCritic(nn.HybridBlock):
         'none' (a BatchNorm critic's score of one sample depends on the others).
     use_bias : bool
         Biases on the convolutions (the reference code has none; the WGAN-GP code has them).
-    activation : {'dcgan', 'tanh'}
-        LeakyReLU(0.2) after every hidden layer (DCGAN), or tanh (WGAN-GP paper, Fig. 2).
+    activation : {'dcgan', 'tanh', 'gated'}
+        LeakyReLU(0.2) after every hidden layer (DCGAN), tanh, or `Gate` after hidden layers (and
+        normalizations) of twice the width (WGAN-GP paper, Fig. 2).
     """
 
     def __init__(self, image_size=64, ndf=64, nc=3, n_extra_layers=0, norm="batch", use_bias=False,
@@ -123,17 +131,18 @@ class DCGANCritic(nn.HybridBlock):
         depth = _pyramid_depth(image_size)
         leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         _hidden_activation(activation, leaky)
+        k = _widening(activation)
         with self.name_scope():
             self.body = nn.HybridSequential(prefix="")
-            _add(self.body, nn.Conv2D(ndf, 4, 2, 1, in_channels=nc, use_bias=use_bias),
+            _add(self.body, nn.Conv2D(k * ndf, 4, 2, 1, in_channels=nc, use_bias=use_bias),
                  _hidden_activation(activation, leaky))
             for _ in range(n_extra_layers):
-                _add(self.body, nn.Conv2D(ndf, 3, 1, 1, in_channels=ndf, use_bias=use_bias),
-                     normalization(norm, ndf), _hidden_activation(activation, leaky))
+                _add(self.body, nn.Conv2D(k * ndf, 3, 1, 1, in_channels=ndf, use_bias=use_bias),
+                     normalization(norm, k * ndf), _hidden_activation(activation, leaky))
             width = ndf
             for _ in range(depth):
-                _add(self.body, nn.Conv2D(width * 2, 4, 2, 1, in_channels=width, use_bias=use_bias),
-                     normalization(norm, width * 2), _hidden_activation(activation, leaky))
+                _add(self.body, nn.Conv2D(k * width * 2, 4, 2, 1, in_channels=width, use_bias=use_bias),
+                     normalization(norm, k * width * 2), _hidden_activation(activation, leaky))
                 width *= 2
             _add(self.body, nn.Conv2D(1, 4, 1, 0, in_channels=width, use_bias=use_bias))
 

@@ -21,6 +21,20 @@ class Tanh(nn.HybridBlock):
         return F.tanh(x)
 
 
+class Gate(nn.HybridBlock):
+    """sigmoid(a) * tanh(b), a the even and b the odd channels of x: half as many channels out.
+
+    PixelCNN's gated unit (van den Oord et al. 2016), the "gated multiplicative nonlinearities" of
+    the WGAN-GP paper's Fig. 2; its code gates ``output[:, ::2]`` with ``output[:, 1::2]`` in the
+    same way, after layers of twice the width.
+    """
+
+    def hybrid_forward(self, F, x):
+        pairs = F.reshape(x, shape=(0, -4, -1, 2, -2))   # (N, C/2, 2, ...): channel 2k, then 2k + 1
+        a, b = F.split(pairs, num_outputs=2, axis=2, squeeze_axis=True)
+        return F.sigmoid(a) * F.tanh(b)
+
+
 class ChannelLayerNorm(nn.HybridBlock):
     """Layer normalization over all of (C, H, W) of each sample, with a scale and shift per channel.
 
