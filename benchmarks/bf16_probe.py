@@ -22,7 +22,10 @@ import statistics
 import sys
 import time
 
-import mxnet as mx
+from gluon_wgan.threads import use_physical_cores
+
+use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
+import mxnet as mx  # noqa: E402
 import numpy as np
 from mxnet import autograd, nd
 

@@ -19,7 +19,10 @@ import sys
 import tempfile
 import time
 
-import mxnet as mx
+from gluon_wgan.threads import use_physical_cores
+
+use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
+import mxnet as mx  # noqa: E402
 import numpy as np
 from mxnet import autograd, gluon
 
@@ -387,7 +390,8 @@ def markdown(results):
     """The results as Markdown: the machine, then one table of medians and one of ratios."""
     mach, r = results["machine"], results["results"]
     lines = [f"Machine: {mach['cpu']}, {mach['cores']} cores; MXNet {mach['mxnet']} "
-             f"(MKL-DNN {'on' if mach['mkldnn'] else 'off'}, {mach['blas']}), ctx {mach['ctx']}. "
+             f"(MKL-DNN {'on' if mach['mkldnn'] else 'off'}, {mach['blas']}), ctx {mach['ctx']}, "
+             f"OMP_NUM_THREADS={mach['omp_num_threads']}. "
              f"Medians of {results['repeats']} runs after {results['warmup']} warm-up runs.", "",
              "| measurement | median | min | max |", "| --- | ---: | ---: | ---: |"]
     for name, value in _flat(r).items():

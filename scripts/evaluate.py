@@ -9,6 +9,7 @@ import logging
 import sys
 
 from gluon_wgan.oneline import OneLineParser
+from gluon_wgan.threads import use_physical_cores
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -62,6 +63,7 @@ def build_parser():
 
 
 def main(argv=None):
+    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.random_inception and args.inception_weights:

@@ -8,6 +8,7 @@ import sys
 
 from gluon_wgan.config import TOY_PRESETS
 from gluon_wgan.oneline import OneLineParser
+from gluon_wgan.threads import use_physical_cores
 
 
 DATASETS = ("8gaussians", "25gaussians", "swissroll")
@@ -70,6 +71,7 @@ def build_parser():
 
 
 def main(argv=None):
+    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.preset:   # defaults < preset < explicit flags: the preset's values become the defaults

@@ -4,9 +4,11 @@ import logging
 import sys
 
 from gluon_wgan.cli import parse_config
+from gluon_wgan.threads import use_physical_cores
 
 
 def main(argv=None):
+    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     cfg, run = parse_config(argv)
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
     from gluon_wgan.training.loop import EvaluationUnavailable, TrainingDiverged, WorkersDisagree, train

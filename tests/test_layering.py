@@ -17,7 +17,7 @@ ALLOWED = {
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty", "distributed", "signals"},
-    "oneline": set(), "signals": set(),
+    "oneline": set(), "signals": set(), "threads": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
     "distributed": {"files", "signals"},

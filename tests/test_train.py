@@ -15,6 +15,7 @@ from gluon_wgan.models import DCGANCritic, DCGANGenerator
 from gluon_wgan.training import loop
 from gluon_wgan.training.loop import TrainingDiverged, train
 from gluon_wgan.training.methods import METHODS
+from gluon_wgan.threads import physical_cores
 from gluon_wgan.training.runlog import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -139,6 +140,10 @@ def test_sigterm_checkpoints_where_it_stops(tmp_path):
     state = json.load(open(os.path.join(outdir, "checkpoints", "latest", "state.json")))
     assert state["gen_iter"] >= 1
     assert [r["gen_iter"] for r in metrics(outdir)] == list(range(state["gen_iter"]))
+    # The script chose MXNet's thread count (one per physical core) unless the caller had.
+    cores = physical_cores()
+    want = os.environ.get("OMP_NUM_THREADS", str(cores) if cores else None)
+    assert json.load(open(os.path.join(outdir, "env.json")))["omp_num_threads"] == want
 
 
 def test_resume_refuses_a_changed_configuration(tiny_cfg, tmp_path):
@@ -158,9 +163,10 @@ def test_existing_run_needs_resume(tiny_cfg):
     assert result.returncode == 2 and "already holds a run" in result.stderr
 
 
-def test_tanh_networks_train_with_the_penalty(tiny_cfg):
-    """WGAN-GP paper Fig. 2, row 6: tanh everywhere in both DCGAN networks, the penalty still exact."""
-    cfg = tiny_cfg(method="wgan-gp", activation="tanh", gen_iters=2, warmup_iters=0, burst_every=0)
+@pytest.mark.parametrize("activation", ["tanh", "gated"])
+def test_fig2_activation_rows_train_with_the_penalty(tiny_cfg, activation):
+    """WGAN-GP paper Fig. 2, rows 6 and 5: tanh or gated units everywhere in both DCGAN networks."""
+    cfg = tiny_cfg(method="wgan-gp", activation=activation, gen_iters=2, warmup_iters=0, burst_every=0)
     train(cfg, progress=False)
     assert all(np.isfinite(r["gp"]) for r in metrics(cfg.outdir))
 

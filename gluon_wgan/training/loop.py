@@ -180,7 +180,8 @@ def environment(contexts):
         commit = None
     return dict(mxnet=mx.__version__, numpy=np.__version__, python=platform.python_version(),
                 ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
-                cpu_count=os.cpu_count(), git_commit=commit)
+                cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                git_commit=commit)
 
 
 def _noise(cfg, contexts):

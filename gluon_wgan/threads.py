@@ -1,0 +1,47 @@
+"""How many CPU threads MXNet computes with: one per physical core, decided before MXNet loads.
+
+Unless ``OMP_NUM_THREADS`` (or ``MXNET_OMP_MAX_THREADS``) is set, MXNet 1.9.1 uses half the logical
+CPUs on x86, on the assumption that each core runs two hardware threads. On a machine without
+simultaneous multithreading (most cloud VMs with few vCPUs) that leaves half the cores idle: on two
+such cores a WGAN critic iteration took 0.88 s with MXNet's choice and 0.48 s with both
+(benchmarks/README.md, Threads). The scripts call `use_physical_cores` first thing, so the default
+is one thread per physical core; a value the user set always wins.
+"""
+import os
+import sys
+
+_SYSFS_CPU = "/sys/devices/system/cpu"
+
+
+def physical_cores(cpus=None, sysfs=_SYSFS_CPU):
+    """Physical cores among `cpus` (default: the CPUs this process may run on), or None if unknown.
+
+    Logical CPUs that are hardware threads of one core list the same siblings in
+    ``cpuN/topology/thread_siblings_list``; each distinct list is one core.
+    """
+    if cpus is None:
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 0)
+    cores = set()
+    for cpu in cpus:
+        try:
+            with open(os.path.join(sysfs, f"cpu{cpu}", "topology", "thread_siblings_list")) as f:
+                cores.add(f.read().strip())
+        except OSError:
+            return None
+    return len(cores) or None
+
+
+def use_physical_cores(environ=os.environ):
+    """Set ``OMP_NUM_THREADS`` to the physical core count unless it or ``MXNET_OMP_MAX_THREADS`` is set.
+
+    Returns the value now in effect for MXNet, or None where MXNet keeps its own choice. MXNet reads
+    the variable once, when it loads: after ``import mxnet`` this changes nothing and returns None.
+    """
+    if "mxnet" in sys.modules or "MXNET_OMP_MAX_THREADS" in environ:
+        return None
+    if "OMP_NUM_THREADS" not in environ:
+        cores = physical_cores()
+        if cores is None:
+            return None
+        environ["OMP_NUM_THREADS"] = str(cores)
+    return environ["OMP_NUM_THREADS"]
