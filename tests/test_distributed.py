@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -20,18 +21,26 @@ LAUNCHER = os.path.join(ROOT, "scripts", "launch_dist.py")
 WORKER = os.path.join(ROOT, "tests", "dist_worker.py")
 
 
-def launch(args, timeout=60, **popen_kw):
-    """Run the launcher in its own process group; whatever happens, nothing it started outlives the test."""
-    proc = subprocess.Popen([sys.executable, LAUNCHER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, **popen_kw)
+@contextmanager
+def launched(args, **popen_kw):
+    """The launcher started in its own process group; whatever happens inside, nothing it started
+    outlives the block."""
+    popen_kw = dict(dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), **popen_kw)
+    proc = subprocess.Popen([sys.executable, LAUNCHER, *args], start_new_session=True, **popen_kw)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        yield proc
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)   # the launcher's nodes are in its process group
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+def launch(args, timeout=60, **popen_kw):
+    """Run the launcher to its end; (exit code, stdout, stderr)."""
+    with launched(args, **popen_kw) as proc:
+        out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
 
 
@@ -100,23 +109,20 @@ def test_servers_stopped_after_workers_succeed(tmp_path):
     assert_all_gone(tmp_path)
 
 
-def test_sigterm_is_forwarded(tmp_path):
-    proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--grace", "2", "--",
-                             *stand_in(tmp_path, "time.sleep(60)")], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+def sigterm_the_launcher(tmp_path, grace, command):
+    """Launch 2 workers and 1 server running `command`, SIGTERM the launcher once all 4 nodes wrote
+    their pid-* file; return its exit code (nothing it started outlives this)."""
+    with launched(["-n", "2", "-s", "1", "--grace", str(grace), "--", *command]) as proc:
         deadline = time.time() + 20
         while len(list(tmp_path.glob("pid-*"))) < 4 and time.time() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM
+    return proc.returncode
+
+
+def test_sigterm_is_forwarded(tmp_path):
+    assert sigterm_the_launcher(tmp_path, 2, stand_in(tmp_path, "time.sleep(60)")) == 128 + signal.SIGTERM
     assert_all_gone(tmp_path)
 
 
@@ -260,22 +266,7 @@ def test_first_signal_reaches_workers_only(tmp_path):
             "    if os.environ['DMLC_ROLE'] == 'worker':\n        time.sleep(1)\n"
             "    stamp('stopped-' + os.environ['DMLC_ROLE']); sys.exit(0)\n"
             "signal.signal(signal.SIGTERM, stop)\ntime.sleep(60)")
-    proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--grace", "5", "--",
-                             sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        deadline = time.time() + 20
-        while len(list(tmp_path.glob("pid-*"))) < 4 and time.time() < deadline:
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
-    assert proc.returncode == 128 + signal.SIGTERM
+    assert sigterm_the_launcher(tmp_path, 5, [sys.executable, "-c", code]) == 128 + signal.SIGTERM
     stopped = {}
     for path in tmp_path.glob("stopped-*"):
         stopped.setdefault(path.name.split("-")[1], []).append(float(path.read_text()))
@@ -302,11 +293,9 @@ def test_signal_to_one_worker_stops_all_at_one_iteration_and_they_resume(tmp_pat
     outdir = str(tmp_path / "run")
     runs = [outdir, os.path.join(outdir, "worker1")]
     log_path = tmp_path / "launcher.err"
-    with open(log_path, "w") as log_file:
-        proc = subprocess.Popen([sys.executable, LAUNCHER, "-n", "2", "-s", "1", "--",
-                                 *dist_train_command(outdir, 100000)], stdout=subprocess.DEVNULL,
-                                stderr=log_file, cwd=ROOT, start_new_session=True)
-    try:
+    with open(log_path, "w") as log_file, launched(["-n", "2", "-s", "1", "--",
+                                                    *dist_train_command(outdir, 100000)],
+                                                   stdout=subprocess.DEVNULL, stderr=log_file, cwd=ROOT) as proc:
         metrics = os.path.join(runs[1], "metrics.jsonl")
         deadline = time.time() + 90
         while time.time() < deadline and not (os.path.exists(metrics) and len(open(metrics).readlines()) >= 3):
@@ -314,12 +303,6 @@ def test_signal_to_one_worker_stops_all_at_one_iteration_and_they_resume(tmp_pat
         worker1 = int(re.search(r"started worker 1, pid (\d+)", log_path.read_text()).group(1))
         os.kill(worker1, signal.SIGTERM)
         proc.wait(timeout=60)
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait()
     log = log_path.read_text()
     assert proc.returncode == 0, log
     stopped_at = saved_gen_iter(runs[0])
