@@ -27,6 +27,7 @@ optimizer step locally: weight clipping and `Trainer.save_states` behave as on o
 import logging
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import time
@@ -34,6 +35,7 @@ from contextlib import contextmanager
 from typing import Dict, List, NamedTuple
 
 from .signals import handling_signals
+from .threads import physical_cores
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +121,8 @@ def plan(command, num_workers, num_servers, launcher="local", hosts=None, root_u
     num_workers, num_servers : int
         At least 1 each.
     launcher : {"local", "ssh"}
-        ``local``: every process on this machine, on 127.0.0.1 unless `root_uri` says otherwise.
+        ``local``: every process on this machine, on 127.0.0.1 unless `root_uri` says otherwise,
+        with the cores split over the workers (`local_threads`).
         ``ssh``: the scheduler on this machine, servers then workers round-robin over `hosts`
         (as dmlc-core's ssh tracker places them).
     hosts : list of (str, int), optional
@@ -163,7 +166,7 @@ def plan(command, num_workers, num_servers, launcher="local", hosts=None, root_u
     roles = [("server", i) for i in range(num_servers)] + [("worker", i) for i in range(num_workers)]
     if launcher == "local":
         nodes += [Node(role, rank, "", command, env(role, root_uri)) for role, rank in roles]
-        return nodes
+        return [node._replace(env={**node.env, **local_threads(node.role, num_workers)}) for node in nodes]
     workdir = workdir or os.getcwd()
     if extra_env is None:
         extra_env = {key: os.environ[key] for key in FORWARDED_ENV if key in os.environ}
@@ -173,6 +176,19 @@ def plan(command, num_workers, num_servers, launcher="local", hosts=None, root_u
         argv = ssh_argv(host, ssh_port, {**extra_env, **node_env}, command, workdir)
         nodes.append(Node(role, rank, host, argv, node_env))
     return nodes
+
+
+def local_threads(role, num_workers, environ=os.environ):
+    """``OMP_NUM_THREADS`` for a node sharing this machine: the cores split over the workers, one for
+    the scheduler and servers (they only relay); nothing when the user set it or cores are unknown.
+
+    Each training script would otherwise take every core (`gluon_wgan.threads`), so that workers
+    on one machine would run cores x workers threads and slow each other down.
+    """
+    cores = physical_cores()
+    if "OMP_NUM_THREADS" in environ or cores is None:
+        return {}
+    return dict(OMP_NUM_THREADS=str(max(1, cores // num_workers) if role == "worker" else 1))
 
 
 def outward_address():
@@ -241,6 +257,20 @@ class DistributedTrainer:
         return getattr(self.trainer, name)
 
 
+def leave_without_barrier(kvstore):
+    """Let this worker's process exit without waiting for the other workers first.
+
+    MXNet frees a `dist_sync` kvstore at exit by waiting for every worker at ps-lite's shutdown
+    barrier. A worker that fails alone (an error only it meets, Ctrl-C during its setup) would wait
+    there forever while the others wait for its next gradient push, and the launcher, which acts
+    when a process exits, would never stop the job. Call this before re-raising such an error.
+    """
+    import ctypes
+
+    from mxnet.base import _LIB, check_call
+    check_call(_LIB.MXKVStoreSetBarrierBeforeExit(kvstore.handle, ctypes.c_int(0)))
+
+
 class WorkerAgreement:
     """What the workers of a `dist_sync` job decide together: when to stop, and where they resume.
 
@@ -281,10 +311,11 @@ def run(nodes, grace=10.0, poll=0.1):
     signal counts as 128 + signal number, as in a shell): a failed worker, or a scheduler or server
     that dies before the workers are done, since the workers would then wait for it forever. The
     other processes are then stopped: SIGTERM, and SIGKILL after `grace` seconds. SIGINT and SIGTERM
-    sent to this process are forwarded to the workers (a second one to every node), and the job's code
-    becomes 128 + that signal's number unless a node failed first. When the workers are done, the
-    scheduler and servers leave on their own (ps-lite's shutdown barrier); any still there after
-    `grace` seconds are stopped.
+    sent to this process are forwarded to the workers (a second one also stops the scheduler and
+    servers), and the job's code becomes 128 + that signal's number unless a node failed first. When
+    the workers are done, the scheduler and servers leave on their own (ps-lite's shutdown barrier);
+    any still there after `grace` seconds are stopped. The log names each process with its pid; a
+    worker's number there is the launcher's, not its kvstore rank (ps-lite assigns those).
     """
     procs = []
     received = []
@@ -292,7 +323,10 @@ def run(nodes, grace=10.0, poll=0.1):
         try:
             for node in nodes:
                 env = {**os.environ, **node.env} if not node.host else dict(os.environ)
-                proc = subprocess.Popen(node.argv, env=env)
+                # A terminal's Ctrl-C reaches the whole process group: the scheduler and servers
+                # ignore it, so that they outlive the stopping workers (see _forward_signals).
+                ignore_sigint = None if node.role == "worker" else _ignore_sigint
+                proc = subprocess.Popen(node.argv, env=env, preexec_fn=ignore_sigint)
                 procs.append((node, proc))
                 log.info("started %s %d%s, pid %d: %s", node.role, node.rank,
                          f" on {node.host}" if node.host else "", proc.pid, shlex.join(node.argv))
@@ -349,20 +383,29 @@ def _stop(procs, grace):
             proc.wait()
 
 
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # inherited SIG_IGN: Python leaves it in place
+
+
 @contextmanager
 def _forward_signals(procs, received):
     """While inside, SIGINT and SIGTERM to this process are sent on to the started workers; from the
-    second signal on, to every started node.
+    second signal on, the scheduler and servers also get SIGTERM.
 
     The scheduler and servers are spared the first: workers that stop cleanly still need them, to
     agree on the stop, to finish the iteration's gradient exchanges and for ps-lite's shutdown
-    barrier. Killed first, they would leave the workers waiting forever.
+    barrier. Killed first, they would leave the workers waiting forever. The second is for a job
+    that does not stop: once a scheduler or server has gone, `run` stops every other process.
     """
     def forward(signum, frame):
         received.append(signum)
         for node, proc in procs:
-            if proc.poll() is None and (node.role == "worker" or len(received) > 1):
+            if proc.poll() is not None:
+                continue
+            if node.role == "worker":
                 proc.send_signal(signum)
+            elif len(received) > 1:
+                proc.terminate()
 
     with handling_signals(forward):
         yield

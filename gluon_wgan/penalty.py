@@ -363,7 +363,7 @@ def _channel_layer_norm(layer, h, critic):
     def transpose(g, deriv=None):
         # y = gamma * x_hat + beta, x_hat = (x - mean) / std over the M = C*H*W entries:
         # dx = (g_hat - mean(g_hat) - x_hat * mean(g_hat * x_hat)) / std, g_hat = gamma * g,
-        # times `deriv` first, the derivative of an activation after the layer (see caller).
+        # then times `deriv`, the derivative of an activation after the layer (see caller).
         g_hat = _per_channel(g, gamma)
         if deriv is None:
             g_hat = nd.reshape(g_hat, shape=(n, m))

@@ -21,7 +21,7 @@ def build_parser():
                     "DMLC_PS_ROOT_URI, DMLC_PS_ROOT_PORT, DMLC_NUM_SERVER, DMLC_NUM_WORKER (and "
                     "DMLC_NODE_HOST) set. Waits for the workers; exits with 0 if all succeeded, else with "
                     "the failing process's code after stopping the others. Ctrl-C and SIGTERM are "
-                    "forwarded to the workers, a second one to every process.",
+                    "forwarded to the workers; a second one also stops the scheduler and servers.",
         epilog="Replaces mxnet/tools/launch.py, whose bundled dmlc_tracker fails on Python >= 3.9.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
     parser.add_argument("-n", "--num-workers", type=int, required=True, help="worker processes")

@@ -109,20 +109,32 @@ def test_servers_stopped_after_workers_succeed(tmp_path):
     assert_all_gone(tmp_path)
 
 
-def sigterm_the_launcher(tmp_path, grace, command):
-    """Launch 2 workers and 1 server running `command`, SIGTERM the launcher once all 4 nodes wrote
-    their pid-* file; return its exit code (nothing it started outlives this)."""
+def signal_the_launcher(tmp_path, grace, command, signals=(signal.SIGTERM,), group=False):
+    """Launch 2 workers and 1 server running `command`; once all 4 nodes wrote their pid-* file, send
+    `signals` (a second apart) to the launcher, or with `group` to its whole process group as a
+    terminal's Ctrl-C does. Returns its exit code; nothing it started outlives this."""
     with launched(["-n", "2", "-s", "1", "--grace", str(grace), "--", *command]) as proc:
         deadline = time.time() + 20
         while len(list(tmp_path.glob("pid-*"))) < 4 and time.time() < deadline:
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
+        for i, signum in enumerate(signals):
+            time.sleep(1.0 if i else 0.0)
+            os.killpg(proc.pid, signum) if group else proc.send_signal(signum)
         proc.communicate(timeout=20)
     return proc.returncode
 
 
 def test_sigterm_is_forwarded(tmp_path):
-    assert sigterm_the_launcher(tmp_path, 2, stand_in(tmp_path, "time.sleep(60)")) == 128 + signal.SIGTERM
+    assert signal_the_launcher(tmp_path, 2, stand_in(tmp_path, "time.sleep(60)")) == 128 + signal.SIGTERM
+    assert_all_gone(tmp_path)
+
+
+def test_a_second_signal_ends_a_job_that_does_not_stop(tmp_path):
+    # Workers that ignore SIGTERM (as one blocked in a gradient exchange does): the second signal stops
+    # the scheduler and server, and then the launcher stops everything, within its 1 s grace.
+    deaf = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    code = signal_the_launcher(tmp_path, 1, stand_in(tmp_path, deaf), signals=(signal.SIGTERM,) * 2)
+    assert code == 128 + signal.SIGTERM
     assert_all_gone(tmp_path)
 
 
@@ -192,7 +204,7 @@ def test_dry_run_and_help():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["scheduler 0", "server 0", "worker 0", "worker 1"]
-    assert lines[2].endswith("DMLC_NODE_HOST=127.0.0.1 python train.py --outdir 'a b'")
+    assert lines[2].endswith(" python train.py --outdir 'a b'") and "DMLC_NODE_HOST=127.0.0.1 " in lines[2]
     assert "DMLC_ROLE=worker" in lines[2] and "DMLC_PS_ROOT_PORT=9123" in lines[2]
     help_text = subprocess.run([sys.executable, LAUNCHER, "--help"], capture_output=True, text=True,
                                timeout=30).stdout
@@ -258,15 +270,21 @@ def test_train_script_with_dist_sync_on_two_workers(tmp_path):
                 np.testing.assert_array_equal(second[key].asnumpy(), first[key].asnumpy(), err_msg=key)
 
 
-def test_first_signal_reaches_workers_only(tmp_path):
-    """A stopping worker still needs the scheduler and servers: they get SIGTERM only after it is done."""
+@pytest.mark.parametrize("signum,group", [(signal.SIGTERM, False), (signal.SIGINT, True)],
+                         ids=["sigterm-to-launcher", "ctrl-c-to-the-group"])
+def test_first_signal_reaches_workers_only(tmp_path, signum, group):
+    """A stopping worker still needs the scheduler and servers: they stop only after it is done, also
+    when a terminal's Ctrl-C reaches every process of the group (they ignore SIGINT)."""
     stamp = "lambda name: open(os.path.join({!r}, name + '-%d' % os.getpid()), 'w').write(repr(time.time()))"
-    code = (f"import os, signal, sys, time; stamp = {stamp.format(str(tmp_path))}; stamp('pid')\n"
+    code = (f"import os, signal, sys, time; stamp = {stamp.format(str(tmp_path))}\n"
+            "role = os.environ['DMLC_ROLE']\n"
             "def stop(signum, frame):\n"
-            "    if os.environ['DMLC_ROLE'] == 'worker':\n        time.sleep(1)\n"
-            "    stamp('stopped-' + os.environ['DMLC_ROLE']); sys.exit(0)\n"
-            "signal.signal(signal.SIGTERM, stop)\ntime.sleep(60)")
-    assert sigterm_the_launcher(tmp_path, 5, [sys.executable, "-c", code]) == 128 + signal.SIGTERM
+            "    if role == 'worker':\n        time.sleep(1)\n"
+            "    stamp('stopped-' + role); sys.exit(0)\n"
+            "signal.signal(signal.SIGTERM, stop)\n"
+            "if role == 'worker':\n    signal.signal(signal.SIGINT, stop)\n"   # as train_wgan.py's loop
+            "stamp('pid'); time.sleep(60)")
+    assert signal_the_launcher(tmp_path, 5, [sys.executable, "-c", code], (signum,), group) == 128 + signum
     stopped = {}
     for path in tmp_path.glob("stopped-*"):
         stopped.setdefault(path.name.split("-")[1], []).append(float(path.read_text()))
@@ -287,7 +305,8 @@ def saved_gen_iter(run):
 
 
 def test_signal_to_one_worker_stops_all_at_one_iteration_and_they_resume(tmp_path):
-    """SIGTERM to worker 1 alone: both workers stop after the same generator iteration with a checkpoint
+    """SIGTERM to one worker alone (the launcher's worker 1, whatever its kvstore rank): both workers
+    stop after the same generator iteration with a checkpoint
     (not one stopping while the other waits in a gradient exchange); both resume from it together;
     checkpoints of different iterations are refused on resume with one line and exit code 2."""
     outdir = str(tmp_path / "run")
@@ -326,3 +345,25 @@ def test_signal_to_one_worker_stops_all_at_one_iteration_and_they_resume(tmp_pat
                           timeout=120, cwd=ROOT)
     assert code == 2
     assert f"worker 0: {stopped_at + 2}, worker 1: {stopped_at + 1}" in err and "Traceback" not in err
+
+
+def test_an_error_on_one_worker_ends_the_job(tmp_path):
+    """Only worker 0 evaluates, so only it finds the InceptionV3 weights unusable: it must exit at once
+    (not wait for the others at ps-lite's shutdown barrier while they wait for its gradients), so that
+    the launcher sees it and stops the rest. Before leave_without_barrier this job never ended."""
+    empty = tmp_path / "empty.params"
+    empty.write_bytes(b"")
+    train = dist_train_command(str(tmp_path / "run"), 5, "--eval-every", "2", "--inception-weights", str(empty))
+    code, _, err = launch(["-n", "2", "-s", "1", "--grace", "2", "--", *train], timeout=90, cwd=ROOT)
+    assert code == 2, err
+    assert "is not gluoncv InceptionV3 weights" in err
+
+
+def test_local_jobs_split_the_cores_over_the_workers(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("gluon_wgan.distributed.physical_cores", lambda: 8)
+    threads = {(node.role, node.rank): node.env["OMP_NUM_THREADS"] for node in plan(["cmd"], 3, 2)}
+    assert threads == {("scheduler", 0): "1", ("server", 0): "1", ("server", 1): "1",
+                       ("worker", 0): "2", ("worker", 1): "2", ("worker", 2): "2"}
+    monkeypatch.setenv("OMP_NUM_THREADS", "4")               # the user's choice stands
+    assert all("OMP_NUM_THREADS" not in node.env for node in plan(["cmd"], 3, 2))

@@ -20,7 +20,7 @@ ALLOWED = {
     "oneline": set(), "signals": set(), "threads": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
-    "distributed": {"files", "signals"},
+    "distributed": {"files", "signals", "threads"},
 }
 
 

@@ -356,7 +356,9 @@ def _load_weights(net, path, ctx):
         net.load_parameters(path, ctx=ctx)
     except (AssertionError, mx.base.MXNetError, OSError, ValueError) as err:
         # Gluon 1.x asserts on missing or mismatched parameter names.
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        # An MXNetError's text is a C++ traceback; its last line says what was wrong.
+        lines = str(err).strip().splitlines()
+        reason = lines[-1 if isinstance(err, mx.base.MXNetError) else 0] if lines else type(err).__name__
         raise ValueError(f"--inception-weights {path!r} is not gluoncv InceptionV3 weights ({reason[:200]})") \
             from None
     from gluoncv.model_zoo.model_store import _model_sha1   # the hash gluoncv checks its download against

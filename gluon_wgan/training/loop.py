@@ -17,7 +17,7 @@ from .. import plots
 from ..config import to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
-from ..distributed import WorkerAgreement
+from ..distributed import WorkerAgreement, leave_without_barrier
 from ..files import atomic_write_json
 from ..signals import handling_signals
 from . import checkpoint
@@ -51,12 +51,22 @@ def train(cfg, progress=True):
     with a checkpoint, so an interrupted run resumes exactly where it stopped. With ``--kvstore
     dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
     its own run folder ``cfg.outdir/worker<r>``; a signal to any worker stops all of them after the
-    same generator iteration, and they resume only from checkpoints of one iteration.
+    same generator iteration, and they resume only from checkpoints of one iteration. A worker that
+    fails exits at once instead of waiting for the others (see `leave_without_barrier`).
     """
+    kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
+    try:
+        return _train(cfg, kvstore, progress)
+    except BaseException:
+        if kvstore is not None:
+            leave_without_barrier(kvstore)
+        raise
+
+
+def _train(cfg, kvstore, progress):
     contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
     ctx = contexts[0]
     method = METHODS[cfg.method]
-    kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
     rank = kvstore.rank if kvstore is not None else 0
     seed = worker_seed(cfg.seed, rank)
     paths = _run_paths(cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}"))
@@ -77,7 +87,8 @@ def train(cfg, progress=True):
         open(paths["metrics"], "w").close()
     atomic_write_json(paths["config"], to_dict(cfg))
     atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore, rank=rank,
-                                         num_workers=kvstore.num_workers if kvstore is not None else 1))
+                                         num_workers=kvstore.num_workers if kvstore is not None else 1,
+                                         pid=os.getpid()))
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
@@ -145,8 +156,9 @@ def _check_same_iteration(gen_iters):
     if len(set(gen_iters)) > 1:
         found = ", ".join(f"worker {rank}: {it}" for rank, it in enumerate(gen_iters))
         raise WorkersDisagree(f"the workers' checkpoints hold different generator iterations ({found}); "
-                              "a job killed while saving? Copy worker 0's checkpoints/latest into "
-                              "every other worker's run folder and resume, or start afresh")
+                              "a job killed while saving? Copy OUTDIR/checkpoints/latest to "
+                              "OUTDIR/worker<r>/checkpoints/latest for every other worker r and resume, "
+                              "or start afresh")
 
 
 def _evaluator(cfg, ctx):
@@ -181,7 +193,7 @@ def environment(contexts):
     return dict(mxnet=mx.__version__, numpy=np.__version__, python=platform.python_version(),
                 ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
                 cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                git_commit=commit)
+                mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit)
 
 
 def _noise(cfg, contexts):
