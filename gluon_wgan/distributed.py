@@ -185,8 +185,8 @@ def local_threads(role, num_workers, environ=os.environ):
     Each training script would otherwise take every core (`gluon_wgan.threads`), so that workers
     on one machine would run cores x workers threads and slow each other down.
     """
-    cores = physical_cores()
-    if "OMP_NUM_THREADS" in environ or cores is None:
+    cores = None if "OMP_NUM_THREADS" in environ else physical_cores()
+    if cores is None:
         return {}
     return dict(OMP_NUM_THREADS=str(max(1, cores // num_workers) if role == "worker" else 1))
 

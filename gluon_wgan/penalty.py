@@ -317,14 +317,9 @@ def _leaky_relu(layer, h, critic):
 
 
 def _relu(layer, h, critic):
-    # A closure, not an _Elementwise: no critic here has a ReLU after a layer norm (MLP critics).
-    out = nd.relu(h)
-
-    def transpose(g):
-        with autograd.pause():
-            mask = h > 0
-        return nd.elemwise_mul(g, mask)
-    return out, transpose
+    with autograd.pause():
+        mask = h > 0
+    return nd.relu(h), _Elementwise(mask)
 
 
 def _tanh(layer, h, critic):
@@ -337,7 +332,7 @@ def _gate(layer, h, critic):
     # y = sigmoid(a) * tanh(b), a and b the even and odd channels of h (models.layers.Gate):
     # dy/da = sigmoid'(a) tanh(b), dy/db = sigmoid(a) (1 - tanh(b)^2), both functions of the
     # parameters through h: recorded, like tanh's. The transpose interleaves them back.
-    a, b = nd.split(nd.reshape(h, shape=(0, -4, -1, 2, -2)), num_outputs=2, axis=2, squeeze_axis=True)
+    a, b = Gate.halves(nd, h)
     gate, value = nd.sigmoid(a), nd.tanh(b)
     d_a = gate * (1 - gate) * value
     d_b = gate * (1 - nd.square(value))

@@ -29,9 +29,14 @@ class Gate(nn.HybridBlock):
     same way, after layers of twice the width.
     """
 
-    def hybrid_forward(self, F, x):
+    @staticmethod
+    def halves(F, x):
+        """(a, b): the even and the odd channels of x (the penalty's transpose splits x the same way)."""
         pairs = F.reshape(x, shape=(0, -4, -1, 2, -2))   # (N, C/2, 2, ...): channel 2k, then 2k + 1
-        a, b = F.split(pairs, num_outputs=2, axis=2, squeeze_axis=True)
+        return F.split(pairs, num_outputs=2, axis=2, squeeze_axis=True)
+
+    def hybrid_forward(self, F, x):
+        a, b = self.halves(F, x)
         return F.sigmoid(a) * F.tanh(b)
 
 
