@@ -106,7 +106,8 @@ def test_tanh_activation_replaces_every_hidden_nonlinearity():
     critic = DCGANCritic(image_size=32, ndf=4, norm="layer", activation="tanh")
     g_layers, d_layers = list(generator.body), list(critic.body)
     assert not any(isinstance(layer, (ReLU, nn.LeakyReLU)) for layer in g_layers + d_layers)
-    assert sum(isinstance(layer, Tanh) for layer in g_layers) == 4      # 3 hidden + the output
+    g_acts = [layer._act_type for layer in g_layers if isinstance(layer, nn.Activation)]
+    assert g_acts == ["tanh"] * 4                                       # 3 hidden + the output
     assert sum(isinstance(layer, Tanh) for layer in d_layers) == 3
     with pytest.raises(ValueError, match="activation"):
         DCGANCritic(image_size=32, activation="sigmoid")

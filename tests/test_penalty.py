@@ -330,6 +330,24 @@ def test_penalty_per_context():
             np.testing.assert_allclose(grads[key], g, rtol=1e-10, atol=1e-14, err_msg=name)
 
 
+def test_two_penalties_in_one_graph_add_up():
+    """Two same-shape penalties recorded before one backward: the layer norm's hybridized graphs
+    (static memory) must keep each call's saved values, so the gradient is the sum of the two."""
+    spec = CRITICS["conv-layer-bias-extra"]
+    critic = make_critic(spec)
+    first, second = batch(spec, 3, seed=1), batch(spec, 3, seed=5)
+    with autograd.record():
+        total = gradient_penalty(critic, *first[:2], alpha=first[2]) + \
+            gradient_penalty(critic, *second[:2], alpha=second[2])
+    total.backward()
+    fold_copy_grads_(critic)
+    together = {name: p.grad().asnumpy() for name, p in critic.collect_params().items()}
+    _, one = penalty_grads(critic, *first)
+    _, two = penalty_grads(critic, *second)
+    for name, g in together.items():
+        np.testing.assert_allclose(g, one[name] + two[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
 def test_batchnorm_critic_is_refused_by_name():
     critic = DCGANCritic(16, ndf=4, norm="batch")
     bn_name = next(layer.name for layer in critic.body if isinstance(layer, nn.BatchNorm))

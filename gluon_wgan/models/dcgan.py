@@ -13,12 +13,25 @@ FILTERS = ("doubling", "constant")
 ACTIVATIONS = ("dcgan", "tanh", "gated")
 
 
-def _hidden_activation(activation, dcgan_layer):
+def _hidden_activation(activation, dcgan_layer, tanh_layer=Tanh):
     """The nonlinearity after each hidden layer: DCGAN's own (`dcgan_layer()`), tanh everywhere, or
     gated units everywhere (the "tanh" and "gated multiplicative" rows of the WGAN-GP paper's Fig. 2)."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return {"tanh": Tanh, "gated": Gate}.get(activation, dcgan_layer)()
+    return {"tanh": tanh_layer, "gated": Gate}.get(activation, dcgan_layer)()
+
+
+# The generator's ReLU and tanh: MXNet's Activation operator, which MKL-DNN computes in the
+# BatchNorm's and Deconvolution's blocked layout. F.relu/F.tanh convert the layout and are 3-10x
+# slower forward + backward (a 64x64 generator iteration: -30 ms, benchmarks/README.md). The critic
+# keeps `layers.ReLU`/`Tanh`: the penalty's `autograd.grad` cross-check differentiates them twice,
+# which Activation does not allow; the generator is never differentiated twice.
+def _generator_relu():
+    return nn.Activation("relu")
+
+
+def _generator_tanh():
+    return nn.Activation("tanh")
 
 
 def _widening(activation):
@@ -77,7 +90,8 @@ class DCGANGenerator(nn.HybridBlock):
             raise ValueError(f"generator norm must be 'batch' or 'none', got {norm!r}")
         if filters not in FILTERS:
             raise ValueError(f"filters must be one of {FILTERS}, got {filters!r}")
-        _hidden_activation(activation, ReLU)   # checks the name before anything is built
+        hidden = lambda: _hidden_activation(activation, _generator_relu, _generator_tanh)  # noqa: E731
+        hidden()   # checks the name before anything is built
         depth = _pyramid_depth(image_size)
         widths = [ngf * 2 ** (depth - i) if filters == "doubling" else ngf for i in range(depth + 1)]
         k = _widening(activation)
@@ -85,15 +99,15 @@ class DCGANGenerator(nn.HybridBlock):
         with self.name_scope():
             self.body = nn.HybridSequential(prefix="")
             _add(self.body, nn.Conv2DTranspose(k * widths[0], 4, 1, 0, in_channels=nz, use_bias=False),
-                 normalization(norm, k * widths[0]), _hidden_activation(activation, ReLU))
+                 normalization(norm, k * widths[0]), hidden())
             for c_in, c_out in zip(widths, widths[1:]):
                 _add(self.body, nn.Conv2DTranspose(k * c_out, 4, 2, 1, in_channels=c_in, use_bias=False),
-                     normalization(norm, k * c_out), _hidden_activation(activation, ReLU))
+                     normalization(norm, k * c_out), hidden())
             for _ in range(n_extra_layers):
                 _add(self.body, nn.Conv2D(k * widths[-1], 3, 1, 1, in_channels=widths[-1], use_bias=False),
-                     normalization(norm, k * widths[-1]), _hidden_activation(activation, ReLU))
+                     normalization(norm, k * widths[-1]), hidden())
             _add(self.body, nn.Conv2DTranspose(nc, 4, 2, 1, in_channels=widths[-1], use_bias=False),
-                 Tanh())
+                 _generator_tanh())
 
     def hybrid_forward(self, F, z):
         return self.body(F.reshape(z, shape=(0, -1, 1, 1)))

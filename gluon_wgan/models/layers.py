@@ -56,26 +56,47 @@ class ChannelLayerNorm(nn.HybridBlock):
             self.beta = self.params.get("beta", shape=(channels,), init=None)
 
     def hybrid_forward(self, F, x, gamma, beta):
+        normed, _ = self.standardize(F, x, self.epsilon)
+        return self.scale_shift(F, F.reshape_like(normed, x), gamma, beta, self.channels)
+
+    @staticmethod
+    def standardize(F, x, epsilon):
+        """(normed, inv_std): each sample of x as a row (N, C*H*W) with mean 0 and variance 1, and
+        1 / sqrt(variance + epsilon) per row (N, 1). The penalty's transpose reads both."""
         # Written with operators whose backward is fast on the CPU: broadcast_* and mean backward
         # run a generic reduction (~20 ns per element), and spelled with them this layer took 8x
-        # longer, forward + backward, on a (64, 128, 16, 16) input (MXNet 1.9.1). Per-sample
-        # means are FullyConnected with a constant 1/M row, per-sample scalars are spread by a rank-1
-        # dot, gamma and beta are a depthwise 1x1 Convolution. Shape-free, so it hybridizes.
+        # longer, forward + backward, on a (64, 128, 16, 16) input (MXNet 1.9.1). Shape-free, so
+        # it hybridizes.
         rows = F.reshape(x, shape=(0, -1))                                      # (N, M)
-        ones = F.BlockGrad(F.ones_like(F.slice_axis(rows, axis=0, begin=0, end=1)))   # (1, M)
-        mean_row = F.BlockGrad(F.broadcast_div(ones, F.sum(ones)))             # (1, M) of 1/M
-
-        def row_mean(a):   # (N, M) -> (N, 1)
-            return F.FullyConnected(a, mean_row, no_bias=True, num_hidden=1)
-
-        def spread(col):   # (N, 1) -> (N, M)
-            return F.dot(col, ones)
-
+        row_mean, spread = row_ops(F, rows)
         centred = F.elemwise_sub(rows, spread(row_mean(rows)))
-        inv_std = F.rsqrt(row_mean(F.square(centred)) + self.epsilon)
-        normed = F.reshape_like(F.elemwise_mul(centred, spread(inv_std)), x)
-        return F.Convolution(normed, F.reshape(gamma, shape=(-1, 1, 1, 1)), beta, kernel=(1, 1),
-                             num_filter=self.channels, num_group=self.channels)
+        inv_std = F.rsqrt(row_mean(F.square(centred)) + epsilon)
+        return F.elemwise_mul(centred, spread(inv_std)), inv_std
+
+    @staticmethod
+    def scale_shift(F, x, gamma, beta=None, channels=None):
+        """gamma[c] * x[:, c] (+ beta[c]) for x (N, C, H, W): a depthwise 1x1 Convolution, whose
+        backward is fast where broadcast_mul's reduction over (N, H, W) is not."""
+        kernel = F.reshape(gamma, shape=(-1, 1, 1, 1))
+        if beta is None:
+            return F.Convolution(x, kernel, kernel=(1, 1), num_filter=channels, num_group=channels,
+                                 no_bias=True)
+        return F.Convolution(x, kernel, beta, kernel=(1, 1), num_filter=channels, num_group=channels)
+
+
+def row_ops(F, rows):
+    """(mean, spread) for rows (N, M): `mean` takes (N, M) to the row means (N, 1), `spread` takes
+    (N, 1) to (N, M), each row constant. FullyConnected with a constant 1/M row and a rank-1 dot with a row of ones:
+    both have fast backward passes on the CPU (the reductions of `mean`/`broadcast_*` do not)."""
+    ones = F.BlockGrad(F.ones_like(F.slice_axis(rows, axis=0, begin=0, end=1)))    # (1, M)
+    mean_row = F.BlockGrad(F.broadcast_div(ones, F.sum(ones)))                     # (1, M) of 1/M
+
+    def mean(a):
+        return F.FullyConnected(a, mean_row, no_bias=True, num_hidden=1)
+
+    def spread(col):
+        return F.dot(col, ones)
+    return mean, spread
 
 
 def normalization(kind, channels):
