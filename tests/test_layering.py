@@ -10,10 +10,10 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 ALLOWED = {
     "config": set(), "files": set(), "context": set(), "losses": set(), "optim": set(), "metrics": set(),
-    "models": {"models"},
+    "models": {"models", "native"}, "native": set(),
     "data": {"data", "files"},
     "plots": {"files"},
-    "penalty": {"models"},
+    "penalty": {"models", "native"},
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty", "distributed", "signals"},

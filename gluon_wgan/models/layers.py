@@ -6,6 +6,8 @@ differentiate twice (`nn.Activation('relu')` and `Dense(activation=...)` cannot)
 """
 from mxnet.gluon import nn
 
+from .. import native
+
 
 class ReLU(nn.HybridBlock):
     """max(x, 0) through `F.relu`."""
@@ -56,8 +58,15 @@ class ChannelLayerNorm(nn.HybridBlock):
             self.beta = self.params.get("beta", shape=(channels,), init=None)
 
     def hybrid_forward(self, F, x, gamma, beta):
+        if self.fused():
+            return F.gluon_wgan_layer_norm(x, gamma, beta, eps=self.epsilon)[0]
         normed, _ = self.standardize(F, x, self.epsilon)
         return self.scale_shift(F, F.reshape_like(normed, x), gamma, beta, self.channels)
+
+    def fused(self):
+        """Whether this layer runs as the fused CPU kernel (`gluon_wgan.native`): when it loaded
+        and every device of the layer is a CPU; otherwise the plain operators below compute it."""
+        return native.available() and all(ctx.device_type == "cpu" for ctx in self.gamma.list_ctx())
 
     @staticmethod
     def standardize(F, x, epsilon):
