@@ -27,6 +27,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from gluon_wgan.models import DCGANInit, get_model
+from gluon_wgan import native
 from gluon_wgan.optim import make_optimizer
 from gluon_wgan.penalty import gradient_penalty
 from gluon_wgan.training import steps
@@ -81,6 +82,7 @@ def machine(ctx):
                 blas=next((k for k in ("BLAS_MKL", "BLAS_OPEN", "BLAS_ATLAS", "BLAS_APPLE")
                            if features.is_enabled(k)), None),
                 omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                fused_layer_norm=native.available(),
                 mxnet_env={k: v for k, v in os.environ.items() if k.startswith("MXNET_")})
 
 
@@ -188,11 +190,19 @@ def bench_iterations(ctx, sizes, repeats, warmup, model, method, hybridize=True,
 
 
 def bench_penalty_conv(ctx, sizes, repeats, warmup):
-    """The same layer-norm DCGAN critic: a WGAN-GP critic step against a plain Wasserstein one."""
+    """The same layer-norm DCGAN critic: a WGAN-GP critic step against a plain Wasserstein one;
+    and the WGAN-GP critic and generator steps with the layer norm in plain MXNet operators
+    instead of the fused kernels (`gluon_wgan.native`), when those are in use."""
     s = Setup("dcgan", "wgan-gp", ctx, sizes)
-    plain = measure(lambda: s.critic_iteration(PLAIN_WASSERSTEIN), repeats, warmup)
-    gp = measure(s.critic_iteration, repeats, warmup)
-    return dict(plain_critic_iter=plain, gp_critic_iter=gp)
+    out = dict(plain_critic_iter=measure(lambda: s.critic_iteration(PLAIN_WASSERSTEIN), repeats, warmup),
+               gp_critic_iter=measure(s.critic_iteration, repeats, warmup))
+    if native.available():
+        with native.plain_operators():   # networks built, hybridized and run inside
+            p = Setup("dcgan", "wgan-gp", ctx, sizes)
+            out["gp_critic_iter_plain_layer_norm"] = measure(p.critic_iteration, repeats, warmup)
+            out["gp_gen_iter_plain_layer_norm"] = measure(p.generator_iteration, repeats, warmup)
+        out["gp_gen_iter"] = measure(s.generator_iteration, repeats, warmup)
+    return out
 
 
 def bench_penalty_mlp(ctx, sizes, repeats, warmup):
@@ -350,6 +360,10 @@ def ratios(r, batch_size=64):
         "dcgan gp / clipping critic iter": div(m("dcgan_wgan-gp", "critic_iter"), m("dcgan_wgan", "critic_iter")),
         "dcgan gp critic iter / plain critic iter (same critic)":
             div(m("penalty_conv", "gp_critic_iter"), m("penalty_conv", "plain_critic_iter")),
+        "dcgan gp critic iter, layer norm in plain operators / fused kernels":
+            div(m("penalty_conv", "gp_critic_iter_plain_layer_norm"), m("penalty_conv", "gp_critic_iter")),
+        "dcgan gp generator iter, layer norm in plain operators / fused kernels":
+            div(m("penalty_conv", "gp_gen_iter_plain_layer_norm"), m("penalty_conv", "gp_gen_iter")),
         "package clip / critic iter": div(m("clip", "package"), m("clip", "critic_iter")),
         "fused multi_sgd_update clip / package clip": div(m("clip", "fused_multi_sgd"), m("clip", "package")),
         "gluoncv clip loop / package clip": div(m("clip", "gluoncv"), m("clip", "package")),
@@ -391,7 +405,8 @@ def markdown(results):
     mach, r = results["machine"], results["results"]
     lines = [f"Machine: {mach['cpu']}, {mach['cores']} cores; MXNet {mach['mxnet']} "
              f"(MKL-DNN {'on' if mach['mkldnn'] else 'off'}, {mach['blas']}), ctx {mach['ctx']}, "
-             f"OMP_NUM_THREADS={mach['omp_num_threads']}. "
+             f"OMP_NUM_THREADS={mach['omp_num_threads']}, fused layer-norm kernels "
+             f"{'on' if mach.get('fused_layer_norm') else 'off'}. "
              f"Medians of {results['repeats']} runs after {results['warmup']} warm-up runs.", "",
              "| measurement | median | min | max |", "| --- | ---: | ---: | ---: |"]
     for name, value in _flat(r).items():

@@ -14,6 +14,7 @@ import pytest
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
+from gluon_wgan import native
 from gluon_wgan.models import DCGANCritic, MLPCritic
 from gluon_wgan.models.layers import ChannelLayerNorm, ReLU
 from gluon_wgan.penalty import (check_penalty_support, explicit_input_grad, fold_copy_grads_,
@@ -134,6 +135,17 @@ def test_penalty_grads_match_finite_differences(name, hybridize):
     assert min(weight_scale.values()) > 1e-3, weight_scale
 
 
+LAYER_NORM_CRITICS = sorted(name for name, spec in CRITICS.items() if spec.get("norm") == "layer")
+
+
+@pytest.mark.parametrize("name", LAYER_NORM_CRITICS)
+@pytest.mark.parametrize("hybridize", [False, True])
+def test_plain_layer_norm_path_matches_finite_differences(name, hybridize):
+    """The same check with the fused kernels off: the path of GPUs and compiler-less machines."""
+    with native.plain_operators():
+        test_penalty_grads_match_finite_differences(name, hybridize)
+
+
 def test_finite_difference_check_catches_autograd_path():
     """The FD check fails on the textbook path: the oracle can tell right from wrong."""
     spec = CRITICS["mlp-toy"]
@@ -202,6 +214,15 @@ def test_explicit_input_grad_equals_first_order_autograd(image_size, ndf, n, nor
     # the activations enter through masks only and the two agree to rounding.
     rtol = {"float32": 1e-4, "float64": 1e-7 if norm == "layer" else 1e-12}[dtype]
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("image_size,ndf,n", [(16, 4, 1), (32, 4, 3)])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_plain_layer_norm_input_grad_equals_first_order_autograd(image_size, ndf, n, dtype):
+    """The layer-norm transpose without the fused kernels (the finite-difference tests cannot see
+    a wrong transpose: they compare the penalty with itself)."""
+    with native.plain_operators():
+        test_explicit_input_grad_equals_first_order_autograd(image_size, ndf, n, "layer", dtype)
 
 
 @pytest.mark.parametrize("name", ["mlp-toy", "mlp-image"])

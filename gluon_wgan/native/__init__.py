@@ -16,6 +16,7 @@ The library is built once per source, MXNet and CPU into ``$GLUON_WGAN_CACHE`` (
 ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers use their plain-operator versions,
 which compute the same values (tests/test_native.py checks both against each other).
 """
+import contextlib
 import functools
 import hashlib
 import os
@@ -28,19 +29,36 @@ LAYER_NORM = "gluon_wgan_layer_norm"
 TRANSPOSE = "gluon_wgan_ln_transpose"
 
 
+_forced_off = []   # non-empty inside plain_operators()
+
+
 def enabled():
     """False when the user turned the kernels off with GLUON_WGAN_NATIVE=0."""
     return os.environ.get("GLUON_WGAN_NATIVE", "1") != "0"
 
 
-@functools.lru_cache(maxsize=None)
 def available():
-    """True once the kernels are loaded into MXNet (building them first if needed).
+    """True when the kernels are loaded into MXNet (building them first if needed) and not
+    switched off; then `ChannelLayerNorm` and the penalty use them on CPU devices.
 
-    Warns once, with the reason, and returns False when they cannot be built or loaded.
+    The first call builds and loads; when that fails it warns once, with the reason.
     """
-    if not enabled():
-        return False
+    return enabled() and not _forced_off and _load()
+
+
+@contextlib.contextmanager
+def plain_operators():
+    """Inside, `available()` is False: layers built and graphs hybridized inside use the plain
+    operators, and so do penalties computed inside (for comparisons and tests)."""
+    _forced_off.append(True)
+    try:
+        yield
+    finally:
+        _forced_off.pop()
+
+
+@functools.lru_cache(maxsize=None)
+def _load():
     try:
         import mxnet as mx
         path = _library_path(mx)
@@ -49,11 +67,11 @@ def available():
         mx.library.load(path, verbose=False)
     except (OSError, subprocess.CalledProcessError, RuntimeError, ValueError) as err:
         warnings.warn(f"gluon_wgan: fused layer-norm kernels unavailable ({_last_line(err)}); "
-                      "using plain MXNet operators (slower)", RuntimeWarning, stacklevel=2)
+                      "using plain MXNet operators (slower)", RuntimeWarning, stacklevel=3)
         return False
     except Exception as err:   # noqa: BLE001  MXNetError from library.load
         warnings.warn(f"gluon_wgan: fused layer-norm kernels failed to load ({_last_line(err)}); "
-                      "using plain MXNet operators (slower)", RuntimeWarning, stacklevel=2)
+                      "using plain MXNet operators (slower)", RuntimeWarning, stacklevel=3)
         return False
     return True
 
