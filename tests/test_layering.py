@@ -16,7 +16,7 @@ ALLOWED = {
     "penalty": {"models", "native"},
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
-                 "plots", "penalty", "distributed", "signals"},
+                 "plots", "penalty", "distributed", "signals", "native"},
     "oneline": set(), "signals": set(), "threads": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},

@@ -11,6 +11,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from gluon_wgan import native
 from gluon_wgan.models import DCGANCritic, DCGANGenerator
 from gluon_wgan.training import loop
 from gluon_wgan.training.loop import TrainingDiverged, train
@@ -143,7 +144,9 @@ def test_sigterm_checkpoints_where_it_stops(tmp_path):
     # The script chose MXNet's thread count (one per physical core) unless the caller had.
     cores = physical_cores()
     want = os.environ.get("OMP_NUM_THREADS", str(cores) if cores else None)
-    assert json.load(open(os.path.join(outdir, "env.json")))["omp_num_threads"] == want
+    env = json.load(open(os.path.join(outdir, "env.json")))
+    assert env["omp_num_threads"] == want
+    assert env["fused_layer_norm"] is native.available()     # a CPU run: fused whenever built
 
 
 def test_resume_refuses_a_changed_configuration(tiny_cfg, tmp_path):

@@ -13,7 +13,7 @@ import numpy as np
 from mxnet import gluon
 from tqdm import tqdm
 
-from .. import plots
+from .. import native, plots
 from ..config import to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
@@ -193,7 +193,8 @@ def environment(contexts):
     return dict(mxnet=mx.__version__, numpy=np.__version__, python=platform.python_version(),
                 ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
                 cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit)
+                mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit,
+                fused_layer_norm=native.available() and all(c.device_type == "cpu" for c in contexts))
 
 
 def _noise(cfg, contexts):
