@@ -48,6 +48,46 @@ def measure(fn, repeats, warmup):
     return statistics.median(samples)
 
 
+def iterations(method, batch=64, nz=100):
+    """(critic_iter, gen_iter): one critic and one generator update of `method` ('wgan' clipping or
+    'wgan-gp'), as `gluon_wgan.training.steps` does them, on a fixed real batch."""
+    real = torch.rand(batch, 3, 64, 64) * 2 - 1
+    G, D = generator(), critic(norm="batch" if method == "wgan" else "layer")
+    if method == "wgan":
+        opt_d = torch.optim.RMSprop(D.parameters(), lr=5e-5)
+        opt_g = torch.optim.RMSprop(G.parameters(), lr=5e-5)
+    else:
+        opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.9))
+        opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
+
+    def critic_iter():
+        if method == "wgan":
+            with torch.no_grad():
+                for p in D.parameters():
+                    p.clamp_(-0.01, 0.01)
+        with torch.no_grad():
+            fake = G(torch.randn(batch, nz, 1, 1))
+        opt_d.zero_grad(set_to_none=True)
+        loss = D(fake).mean() - D(real).mean()
+        if method == "wgan-gp":
+            alpha = torch.rand(batch, 1, 1, 1)
+            x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+            loss = loss + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        loss.backward()
+        opt_d.step()
+
+    def gen_iter():
+        for p in D.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        (-D(G(torch.randn(batch, nz, 1, 1))).mean()).backward()
+        opt_g.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+    return critic_iter, gen_iter
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -55,45 +95,9 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args()
     torch.manual_seed(0)
-    b, nz = args.batch, 100
-    real = torch.rand(b, 3, 64, 64) * 2 - 1
     out = dict(torch=torch.__version__, threads=torch.get_num_threads(), cores=os.cpu_count())
-
     for method in ("wgan", "wgan-gp"):
-        G, D = generator(), critic(norm="batch" if method == "wgan" else "layer")
-        if method == "wgan":
-            opt_d = torch.optim.RMSprop(D.parameters(), lr=5e-5)
-            opt_g = torch.optim.RMSprop(G.parameters(), lr=5e-5)
-        else:
-            opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.0, 0.9))
-            opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.0, 0.9))
-
-        def critic_iter():
-            if method == "wgan":
-                with torch.no_grad():
-                    for p in D.parameters():
-                        p.clamp_(-0.01, 0.01)
-            with torch.no_grad():
-                fake = G(torch.randn(b, nz, 1, 1))
-            opt_d.zero_grad(set_to_none=True)
-            loss = D(fake).mean() - D(real).mean()
-            if method == "wgan-gp":
-                alpha = torch.rand(b, 1, 1, 1)
-                x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-                (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-                loss = loss + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-            loss.backward()
-            opt_d.step()
-
-        def gen_iter():
-            for p in D.parameters():
-                p.requires_grad_(False)
-            opt_g.zero_grad(set_to_none=True)
-            (-D(G(torch.randn(b, nz, 1, 1))).mean()).backward()
-            opt_g.step()
-            for p in D.parameters():
-                p.requires_grad_(True)
-
+        critic_iter, gen_iter = iterations(method, args.batch)
         out[f"{method}_critic_iter"] = measure(critic_iter, args.repeats, args.warmup)
         out[f"{method}_gen_iter"] = measure(gen_iter, args.repeats, args.warmup)
     print(json.dumps(out, indent=1))

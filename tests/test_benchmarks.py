@@ -55,3 +55,20 @@ def test_markdown_lists_the_machine_and_ratios(bench):
     text = bench.markdown(results)
     assert "MXNet" in text and "cores" in text
     assert "| dcgan gp / clipping critic iter | 1.5 |" in text
+
+
+def test_vs_torch_summary_takes_medians_of_per_round_ratios():
+    """vs_torch.py's arithmetic on made-up samples (running it needs torch, not a dependency)."""
+    spec = importlib.util.spec_from_file_location("bench_vs_torch", os.path.join(ROOT, "benchmarks", "vs_torch.py"))
+    vs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(vs)
+    samples = {f"{m} {s}": {"mxnet": [1.0, 2.0, 6.0], "torch": [2.0, 2.0, 3.0]} for m, s in vs.FIGURES}
+    samples["wgan critic"] = {"mxnet": [0.5, 1.0, 1.0], "torch": [1.0, 1.0, 1.0]}
+    s = vs.summary(samples)
+    # per-round ratios 0.5, 1, 2: median 1, range 0.5-2
+    assert s["wgan gen"] == dict(mxnet=2.0, torch=2.0, ratio=1.0, ratio_min=0.5, ratio_max=2.0)
+    assert s["wgan-gp / wgan critic (mxnet)"] == 2.0      # rounds: 1 / 0.5, 2 / 1, 6 / 1
+    assert s["wgan-gp / wgan critic (torch)"] == 2.0      # rounds: 2, 2, 3
+    result = dict(machine="m", rounds=3, number=1, summary=s,
+                  workers=dict(mxnet=dict(version="1.9.1", threads="2"), torch=dict(version="2", threads=2)))
+    assert "| wgan-gp critic iteration | 2.000 | 2.000 | 1.00 (0.50-2.00) |" in vs.markdown(result)
