@@ -437,13 +437,19 @@ def main(argv=None):
     ctx = parse_ctx(args.ctx)[0]
     sizes, repeats = (QUICK, 2) if args.quick else (FULL, args.repeats)
     results = run(ctx, sizes, repeats, args.warmup, args.only)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump(dict(results, ratios=ratios(results["results"], results["sizes"]["batch"])), f, indent=1)
-    with open(os.path.join(args.out, "latest.md"), "w") as f:
-        f.write(markdown(results))
-    print(markdown(results))
+    save(args.out, "latest", dict(results, ratios=ratios(results["results"], results["sizes"]["batch"])),
+         markdown(results))
     return 0
+
+
+def save(folder, stem, data, table):
+    """Write `stem`.json (`data`) and `stem`.md (`table`) into `folder`, and print the table."""
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, f"{stem}.json"), "w") as f:
+        json.dump(data, f, indent=1)
+    with open(os.path.join(folder, f"{stem}.md"), "w") as f:
+        f.write(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -165,19 +165,14 @@ def main(argv=None):
     finally:
         for w in workers:
             w.close()
-    from run import machine   # the MXNet side's description of the machine
+    from run import machine, save   # the MXNet side's description of the machine
     import mxnet as mx
     mach = machine(mx.cpu())
     result = dict(machine=f"{mach['cpu']}, {mach['cores']} cores, {platform.python_version()}",
                   rounds=args.rounds, number=args.number,
                   workers={w.framework: w.info for w in workers}, samples=samples,
                   summary=summary(samples))
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "vs_torch.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with open(os.path.join(args.out, "vs_torch.md"), "w") as f:
-        f.write(markdown(result))
-    print(markdown(result))
+    save(args.out, "vs_torch", result, markdown(result))
     return 0
 
 
