@@ -348,7 +348,9 @@ def _channel_layer_norm(layer, h, critic):
     if native.available() and ctx.device_type == "cpu":
         # The fused kernels: forward and transpose in two passes over each sample each, and
         # hand-written first-order backward passes (gluon_wgan/native/layer_norm.cc).
-        out, normed, inv_std = nd.gluon_wgan_layer_norm(h, gamma, layer.beta.data(ctx),
+        # Copies of the parameters: the kernels write their input gradients (gluon_wgan.native).
+        gamma = nd.identity(gamma)
+        out, normed, inv_std = nd.gluon_wgan_layer_norm(h, gamma, nd.identity(layer.beta.data(ctx)),
                                                        eps=layer.epsilon)
 
         def fused_transpose(g, deriv=None):

@@ -4,6 +4,7 @@ The plain path is built from MXNet operators whose gradients autograd computes, 
 finite-difference tests pass on it (tests/test_penalty.py runs them on both paths), so equality to
 it to rounding checks every hand-written backward of the kernels.
 """
+import contextlib
 import os
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from mxnet import autograd, nd
 from gluon_wgan import native, penalty
 from gluon_wgan.models.layers import ChannelLayerNorm
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="fused kernels not built here")
+needs_kernels = pytest.mark.skipif(not native.available(), reason="fused kernels not built here")
 
 SHAPE = (3, 4, 5, 5)
 
@@ -56,6 +57,7 @@ def _outputs_and_grads(fused, dtype, with_deriv, seed=0):
     return [a.asnumpy() for a in outputs + grads]
 
 
+@needs_kernels
 @pytest.mark.parametrize("with_deriv", [False, True])
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 2e-5)])
 def test_fused_kernels_equal_the_plain_operators(dtype, rtol, with_deriv):
@@ -67,6 +69,7 @@ def test_fused_kernels_equal_the_plain_operators(dtype, rtol, with_deriv):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * np.abs(b).max(), err_msg=name)
 
 
+@needs_kernels
 def test_fused_forward_equals_numpy_on_a_convolution_output():
     """float32 from a Convolution, in MKL-DNN's blocked layout: the kernel must read it converted."""
     rng = np.random.RandomState(3)
@@ -81,6 +84,7 @@ def test_fused_forward_equals_numpy_on_a_convolution_output():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+@needs_kernels
 def test_layer_uses_the_kernel_on_cpu_only(monkeypatch):
     layer = ChannelLayerNorm(4)
     layer.initialize()
@@ -90,6 +94,70 @@ def test_layer_uses_the_kernel_on_cpu_only(monkeypatch):
     assert layer.fused()
     monkeypatch.setattr(layer.gamma, "list_ctx", lambda: [mx.cpu(), mx.gpu(0)])
     assert not layer.fused()
+
+
+@pytest.mark.parametrize("hybridize", [False, True])
+@pytest.mark.parametrize("fused", [pytest.param(True, marks=needs_kernels), False])
+def test_layer_gradients_accumulate_with_grad_req_add(fused, hybridize):
+    """MXNet does not tell a library operator to add: the layer must hand it copies of gamma/beta."""
+    def grads_after(passes):
+        mx.random.seed(0)   # the same layer each time
+        layer = ChannelLayerNorm(3)
+        layer.initialize(mx.init.Normal(1.0))
+        layer.collect_params().setattr("grad_req", "add")
+        if hybridize:
+            layer.hybridize()
+        x = nd.array(np.random.RandomState(0).normal(size=(2, 3, 4, 4)))
+        for _ in range(passes):
+            with autograd.record():
+                y = layer(x)
+            y.backward(y)          # a head that is not constant, so gamma's gradient is not 0
+        return [p.grad().asnumpy() for p in (layer.gamma, layer.beta)]
+
+    with contextlib.ExitStack() as stack:
+        if not fused:
+            stack.enter_context(native.plain_operators())
+        once, twice = grads_after(1), grads_after(2)
+    for a, b in zip(once, twice):
+        assert np.abs(a).max() > 1e-3
+        np.testing.assert_allclose(b, 2 * a, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernels
+def test_critic_parameter_gradients_equal_the_plain_operators():
+    """Through ChannelLayerNorm.hybrid_forward in a hybridized critic, float64: every parameter."""
+    from gluon_wgan.models import DCGANCritic
+
+    def grads(fused):
+        with contextlib.ExitStack() as stack:
+            if not fused:
+                stack.enter_context(native.plain_operators())
+            mx.random.seed(1)
+            critic = DCGANCritic(16, ndf=4, nc=2, norm="layer", use_bias=True)
+            critic.initialize(mx.init.Normal(0.3))
+            critic.cast("float64")
+            critic.hybridize()
+            x = nd.array(np.random.RandomState(2).normal(size=(3, 2, 16, 16)), dtype="float64")
+            with autograd.record():
+                score = critic(x)
+            score.backward(nd.array([1.0, -2.0, 0.5], dtype="float64"))
+            return {k[len(critic.prefix):]: p.grad().asnumpy() for k, p in critic.collect_params().items()}
+
+    fused, plain = grads(True), grads(False)
+    assert fused.keys() == plain.keys() and any("gamma" in k for k in fused)
+    for name, g in plain.items():
+        np.testing.assert_allclose(fused[name], g, rtol=1e-10, atol=1e-12 * np.abs(g).max(), err_msg=name)
+
+
+@needs_kernels
+def test_two_dimensional_input():
+    """(N, C): each row normalized over its C entries, then scaled and shifted per entry."""
+    rng = np.random.RandomState(4)
+    x, gamma, beta = rng.normal(size=(5, 6)), rng.uniform(0.5, 1.5, 6), rng.normal(size=6)
+    got = nd.gluon_wgan_layer_norm(*(nd.array(a, dtype="float64") for a in (x, gamma, beta)),
+                                   eps=1e-5)[0].asnumpy()
+    want = (x - x.mean(1, keepdims=True)) / np.sqrt(x.var(1, keepdims=True) + 1e-5) * gamma + beta
+    np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
 def _python(code, **env):

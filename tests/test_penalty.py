@@ -207,7 +207,10 @@ def test_explicit_input_grad_equals_first_order_autograd(image_size, ndf, n, nor
     critic.hybridize()
     x, _, _ = batch(spec, n, dtype=dtype)
     critic(x).wait_to_read()   # inference-mode forward first: MKL-DNN may re-lay the weights out
-    expected = first_order_input_grad(critic, x)
+    with native.plain_operators():   # a reference that shares no code with the fused kernels
+        reference = make_critic(spec, dtype=dtype)
+        reference.hybridize()
+        expected = first_order_input_grad(reference, x)
     got = explicit_input_grad(critic, x).asnumpy()
     # float64 with layer norm: the reference's activations come from MXNet's LeakyReLU forward,
     # which is only float32-accurate (docs/examples/leaky_relu_float64.py); without layer norm
@@ -367,6 +370,27 @@ def test_two_penalties_in_one_graph_add_up():
     _, two = penalty_grads(critic, *second)
     for name, g in together.items():
         np.testing.assert_allclose(g, one[name] + two[name], rtol=1e-10, atol=1e-14, err_msg=name)
+
+
+def test_penalty_gradients_accumulate_with_grad_req_add():
+    """grad_req='add' on every parameter: two backward passes give twice the gradient (the fused
+    layer-norm kernels write their input gradients, so the penalty hands them copies)."""
+    spec = CRITICS["conv-layer-bias-extra"]
+
+    def grads_after(passes):
+        critic = make_critic(spec)
+        critic.collect_params().setattr("grad_req", "add")
+        real, fake, alpha = batch(spec, 3)
+        for _ in range(passes):
+            with autograd.record():
+                gp = gradient_penalty(critic, real, fake, alpha=alpha)
+            gp.backward()
+            fold_copy_grads_(critic)
+        return {name[len(critic.prefix):]: p.grad().asnumpy() for name, p in critic.collect_params().items()}
+
+    once, twice = grads_after(1), grads_after(2)
+    for name, g in once.items():
+        np.testing.assert_allclose(twice[name], 2 * g, rtol=1e-10, atol=1e-14, err_msg=name)
 
 
 def test_batchnorm_critic_is_refused_by_name():

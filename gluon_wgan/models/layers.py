@@ -59,13 +59,19 @@ class ChannelLayerNorm(nn.HybridBlock):
 
     def hybrid_forward(self, F, x, gamma, beta):
         if self.fused():
-            return F.gluon_wgan_layer_norm(x, gamma, beta, eps=self.epsilon)[0]
+            # identity: the kernel overwrites its input gradients, and gamma and beta may be
+            # accumulated into (grad_req='add'); a copy's backward adds (gluon_wgan.native).
+            return F.gluon_wgan_layer_norm(x, F.identity(gamma), F.identity(beta), eps=self.epsilon)[0]
         normed, _ = self.standardize(F, x, self.epsilon)
         return self.scale_shift(F, F.reshape_like(normed, x), gamma, beta, self.channels)
 
     def fused(self):
         """Whether this layer runs as the fused CPU kernel (`gluon_wgan.native`): when it loaded
-        and every device of the layer is a CPU; otherwise the plain operators below compute it."""
+        and every device of the layer is a CPU; otherwise the plain operators below compute it.
+        A hybridized graph keeps the answer of its first call: after moving the layer between CPU
+        and GPU, call `hybridize()` again. The fused kernel also writes (does not add) the
+        gradient of its input x: an x that is itself an autograd leaf with grad_req='add' loses
+        what it had accumulated (in the package's networks x is always a convolution's output)."""
         return native.available() and all(ctx.device_type == "cpu" for ctx in self.gamma.list_ctx())
 
     @staticmethod

@@ -12,6 +12,7 @@
 //                 derivative d of an activation applied after it (optional).
 // Both run over samples in parallel (OpenMP), two passes over each row.
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -43,7 +44,7 @@ Layout layout_of(const MXTensor& x) {
 
 double attr_double(const Attrs& attrs, const char* key, double fallback) {
   auto it = attrs.find(key);
-  return it == attrs.end() ? fallback : std::stod(it->second);
+  return it == attrs.end() ? fallback : std::strtod(it->second.c_str(), nullptr);   // no throw
 }
 
 bool attr_flag(const Attrs& attrs, const char* key) {
@@ -201,10 +202,13 @@ void tr_forward(const T* g, const T* gamma, const T* normed, const T* inv_std, c
 
 // Gradients of dx -> (g, gamma, normed, inv_std[, deriv]). With P(v) = v - mean(v) - n mean(v n)
 // (symmetric): d u = s P(G); d n_k = -s (G_k mean(u n) + u_k mean(G n)); d s = sum(G P(u)).
+// d gamma_c sums g d du over channel c of every sample: per sample first (`per_sample`, N x C),
+// then over samples, so the threads never write to one place.
 template <typename T>
 void tr_backward(const T* grad, const T* g, const T* gamma, const T* normed, const T* inv_std,
                  const T* deriv, const Layout& l, T* dg, T* dgamma, T* dnormed, T* dinv_std,
-                 T* dderiv, T* du_buf) {
+                 T* dderiv) {
+  std::vector<double> per_sample(static_cast<size_t>(l.n * l.c));
 #pragma omp parallel for
   for (int64_t i = 0; i < l.n; ++i) {
     const int64_t base = i * l.m;
@@ -226,6 +230,7 @@ void tr_backward(const T* grad, const T* g, const T* gamma, const T* normed, con
     // sum(G * P(u)) = sum(G u) - mean(u) sum(G) - mean(u n) sum(G n)
     dinv_std[i] = static_cast<T>(sum_Gu - mean_u * sum_G - mean_un * sum_Gn);
     for (int64_t c = 0; c < l.c; ++c) {
+      double gamma_part = 0;
       for (int64_t k = c * l.hw; k < (c + 1) * l.hw; ++k) {
         const double u = u_at(gi, di, gamma[c], k);
         const double du = s * (Gi[k] - mean_G - ni[k] * mean_Gn);
@@ -233,11 +238,16 @@ void tr_backward(const T* grad, const T* g, const T* gamma, const T* normed, con
         const double d = di ? static_cast<double>(di[k]) : 1.0;
         dg[base + k] = static_cast<T>(gamma[c] * d * du);
         if (dderiv) dderiv[base + k] = static_cast<T>(gamma[c] * gi[k] * du);
-        du_buf[base + k] = static_cast<T>(gi[k] * d * du);   // d u / d gamma_c times du
+        gamma_part += gi[k] * d * du;   // d u_k / d gamma_c = g_k d_k
       }
+      per_sample[i * l.c + c] = gamma_part;
     }
   }
-  channel_sums(du_buf, static_cast<const T*>(nullptr), l, dgamma);
+  for (int64_t c = 0; c < l.c; ++c) {
+    double acc = 0;
+    for (int64_t i = 0; i < l.n; ++i) acc += per_sample[i * l.c + c];
+    dgamma[c] = static_cast<T>(acc);
+  }
 }
 
 MXReturnValue ln_transpose_forward(const Attrs& attrs, std::vector<MXTensor>* in,
@@ -259,25 +269,23 @@ MXReturnValue ln_transpose_forward(const Attrs& attrs, std::vector<MXTensor>* in
 // in: gradient of dx, then the inputs (g, gamma, normed, inv_std[, deriv]), then the output dx;
 // out: gradients of the inputs.
 template <typename T>
-MXReturnValue ln_transpose_backward_typed(bool with_deriv, std::vector<MXTensor>* in,
-                                          std::vector<MXTensor>* out, const OpResource& res) {
-  const Layout l = layout_of((*in)[1]);
-  T* buf = static_cast<T*>(res.alloc_cpu(l.n * l.m * sizeof(T)));
-  if (!buf) return MX_FAIL;
+void ln_transpose_backward_typed(bool with_deriv, std::vector<MXTensor>* in,
+                                 std::vector<MXTensor>* out) {
   tr_backward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[3].data<T>(),
-                 (*in)[4].data<T>(), with_deriv ? (*in)[5].data<T>() : nullptr, l,
+                 (*in)[4].data<T>(), with_deriv ? (*in)[5].data<T>() : nullptr, layout_of((*in)[1]),
                  (*out)[0].data<T>(), (*out)[1].data<T>(), (*out)[2].data<T>(), (*out)[3].data<T>(),
-                 with_deriv ? (*out)[4].data<T>() : nullptr, buf);
-  return MX_SUCCESS;
+                 with_deriv ? (*out)[4].data<T>() : nullptr);
 }
 
 MXReturnValue ln_transpose_backward(const Attrs& attrs, std::vector<MXTensor>* in,
-                                    std::vector<MXTensor>* out, const OpResource& res) {
+                                    std::vector<MXTensor>* out, const OpResource&) {
   const bool with_deriv = attr_flag(attrs, "with_deriv");
   if ((*in)[1].dtype == mxnet::ext::kFloat32) {
-    return ln_transpose_backward_typed<float>(with_deriv, in, out, res);
+    ln_transpose_backward_typed<float>(with_deriv, in, out);
+  } else {
+    ln_transpose_backward_typed<double>(with_deriv, in, out);
   }
-  return ln_transpose_backward_typed<double>(with_deriv, in, out, res);
+  return MX_SUCCESS;
 }
 
 MXReturnValue ln_transpose_attrs(const Attrs& attrs, int* num_in, int* num_out) {
