@@ -184,7 +184,7 @@ def test_disabled_by_environment_variable():
 
 
 def test_failed_build_warns_once_and_falls_back(tmp_path):
-    result = _python(LAYER_RUNS, GLUON_WGAN_CACHE=str(tmp_path), CXX="false")
+    result = _python(LAYER_RUNS, GLUON_WGAN_CACHE=str(tmp_path), CXX="false", GLUON_WGAN_NATIVE="1")
     assert result.returncode == 0, result.stderr
     assert "available False fused False" in result.stdout and "shape (1, 2, 3, 3)" in result.stdout
     assert result.stderr.count("fused layer-norm kernels unavailable") == 1
