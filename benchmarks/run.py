@@ -82,7 +82,7 @@ def machine(ctx):
                 blas=next((k for k in ("BLAS_MKL", "BLAS_OPEN", "BLAS_ATLAS", "BLAS_APPLE")
                            if features.is_enabled(k)), None),
                 omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                fused_layer_norm=native.available(),
+                fused_layer_norm=native.used_on([ctx]),
                 mxnet_env={k: v for k, v in os.environ.items() if k.startswith("MXNET_")})
 
 
@@ -196,7 +196,7 @@ def bench_penalty_conv(ctx, sizes, repeats, warmup):
     s = Setup("dcgan", "wgan-gp", ctx, sizes)
     out = dict(plain_critic_iter=measure(lambda: s.critic_iteration(PLAIN_WASSERSTEIN), repeats, warmup),
                gp_critic_iter=measure(s.critic_iteration, repeats, warmup))
-    if native.available():
+    if native.used_on([ctx]):
         with native.plain_operators():   # networks built, hybridized and run inside
             p = Setup("dcgan", "wgan-gp", ctx, sizes)
             out["gp_critic_iter_plain_layer_norm"] = measure(p.critic_iteration, repeats, warmup)

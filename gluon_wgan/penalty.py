@@ -345,7 +345,7 @@ def _gate(layer, h, critic):
 def _channel_layer_norm(layer, h, critic):
     ctx = h.context
     gamma = layer.gamma.data(ctx)
-    if native.available() and ctx.device_type == "cpu":
+    if native.used_on([ctx]):
         # The fused kernels: forward and transpose in two passes over each sample each, and
         # hand-written first-order backward passes (gluon_wgan/native/layer_norm.cc).
         # Copies of the parameters: the kernels write their input gradients (gluon_wgan.native).

@@ -72,7 +72,7 @@ class ChannelLayerNorm(nn.HybridBlock):
         and GPU, call `hybridize()` again. The fused kernel also writes (does not add) the
         gradient of its input x: an x that is itself an autograd leaf with grad_req='add' loses
         what it had accumulated (in the package's networks x is always a convolution's output)."""
-        return native.available() and all(ctx.device_type == "cpu" for ctx in self.gamma.list_ctx())
+        return native.used_on(self.gamma.list_ctx())
 
     @staticmethod
     def standardize(F, x, epsilon):

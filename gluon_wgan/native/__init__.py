@@ -48,6 +48,12 @@ def available():
     return enabled() and not _forced_off and _load()
 
 
+def used_on(contexts):
+    """Whether a layer norm on these devices runs as the kernels: they are available and every
+    device is a CPU (they are CPU code). The one place that decision is made."""
+    return available() and all(ctx.device_type == "cpu" for ctx in contexts)
+
+
 @contextlib.contextmanager
 def plain_operators():
     """Inside, `available()` is False. What asks inside uses the plain operators: a layer called

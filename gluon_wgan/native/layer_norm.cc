@@ -52,6 +52,18 @@ bool attr_flag(const Attrs& attrs, const char* key) {
   return it != attrs.end() && (it->second == "1" || it->second == "True" || it->second == "true");
 }
 
+// Calls fn(T()) with T the element type of t: float or double, the only types same_float_type
+// admits. Each operator's entry point is one such call.
+template <typename Fn>
+MXReturnValue for_dtype(const MXTensor& t, Fn fn) {
+  if (t.dtype == mxnet::ext::kFloat32) {
+    fn(float());
+  } else {
+    fn(double());
+  }
+  return MX_SUCCESS;
+}
+
 // Per-channel sums over samples and entries: out_c = sum_{n, k in c} a * b (b may be null: a alone).
 template <typename T>
 void channel_sums(const T* a, const T* b, const Layout& l, T* out) {
@@ -129,37 +141,24 @@ void ln_backward(const T* g_out, const T* g_normed, const T* g_inv_std, const T*
 
 MXReturnValue layer_norm_forward(const Attrs& attrs, std::vector<MXTensor>* in,
                                  std::vector<MXTensor>* out, const OpResource&) {
-  const Layout l = layout_of((*in)[0]);
   const double eps = attr_double(attrs, "eps", 1e-5);
-  if ((*in)[0].dtype == mxnet::ext::kFloat32) {
-    ln_forward<float>((*in)[0].data<float>(), (*in)[1].data<float>(), (*in)[2].data<float>(),
-                      static_cast<float>(eps), l, (*out)[0].data<float>(), (*out)[1].data<float>(),
-                      (*out)[2].data<float>());
-  } else {
-    ln_forward<double>((*in)[0].data<double>(), (*in)[1].data<double>(), (*in)[2].data<double>(),
-                       eps, l, (*out)[0].data<double>(), (*out)[1].data<double>(),
-                       (*out)[2].data<double>());
-  }
-  return MX_SUCCESS;
+  return for_dtype((*in)[0], [&](auto zero) {
+    typedef decltype(zero) T;
+    ln_forward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), static_cast<T>(eps),
+                  layout_of((*in)[0]), (*out)[0].data<T>(), (*out)[1].data<T>(), (*out)[2].data<T>());
+  });
 }
 
 // in: gradients of (out, normed, inv_std), then the inputs (x, gamma, beta), then the outputs
 // (out, normed, inv_std); out: gradients of (x, gamma, beta).
 MXReturnValue layer_norm_backward(const Attrs&, std::vector<MXTensor>* in,
                                   std::vector<MXTensor>* out, const OpResource&) {
-  const Layout l = layout_of((*in)[3]);
-  if ((*in)[3].dtype == mxnet::ext::kFloat32) {
-    typedef float T;
+  return for_dtype((*in)[3], [&](auto zero) {
+    typedef decltype(zero) T;
     ln_backward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[4].data<T>(),
-                   (*in)[7].data<T>(), (*in)[8].data<T>(), l, (*out)[0].data<T>(),
+                   (*in)[7].data<T>(), (*in)[8].data<T>(), layout_of((*in)[3]), (*out)[0].data<T>(),
                    (*out)[1].data<T>(), (*out)[2].data<T>());
-  } else {
-    typedef double T;
-    ln_backward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[4].data<T>(),
-                   (*in)[7].data<T>(), (*in)[8].data<T>(), l, (*out)[0].data<T>(),
-                   (*out)[1].data<T>(), (*out)[2].data<T>());
-  }
-  return MX_SUCCESS;
+  });
 }
 
 MXReturnValue layer_norm_attrs(const Attrs&, int* num_in, int* num_out) {
@@ -252,40 +251,26 @@ void tr_backward(const T* grad, const T* g, const T* gamma, const T* normed, con
 
 MXReturnValue ln_transpose_forward(const Attrs& attrs, std::vector<MXTensor>* in,
                                    std::vector<MXTensor>* out, const OpResource&) {
-  const Layout l = layout_of((*in)[0]);
   const bool with_deriv = attr_flag(attrs, "with_deriv");
-  if ((*in)[0].dtype == mxnet::ext::kFloat32) {
-    typedef float T;
+  return for_dtype((*in)[0], [&](auto zero) {
+    typedef decltype(zero) T;
     tr_forward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[3].data<T>(),
-                  with_deriv ? (*in)[4].data<T>() : nullptr, l, (*out)[0].data<T>());
-  } else {
-    typedef double T;
-    tr_forward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[3].data<T>(),
-                  with_deriv ? (*in)[4].data<T>() : nullptr, l, (*out)[0].data<T>());
-  }
-  return MX_SUCCESS;
+                  with_deriv ? (*in)[4].data<T>() : nullptr, layout_of((*in)[0]), (*out)[0].data<T>());
+  });
 }
 
 // in: gradient of dx, then the inputs (g, gamma, normed, inv_std[, deriv]), then the output dx;
 // out: gradients of the inputs.
-template <typename T>
-void ln_transpose_backward_typed(bool with_deriv, std::vector<MXTensor>* in,
-                                 std::vector<MXTensor>* out) {
-  tr_backward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[3].data<T>(),
-                 (*in)[4].data<T>(), with_deriv ? (*in)[5].data<T>() : nullptr, layout_of((*in)[1]),
-                 (*out)[0].data<T>(), (*out)[1].data<T>(), (*out)[2].data<T>(), (*out)[3].data<T>(),
-                 with_deriv ? (*out)[4].data<T>() : nullptr);
-}
-
 MXReturnValue ln_transpose_backward(const Attrs& attrs, std::vector<MXTensor>* in,
                                     std::vector<MXTensor>* out, const OpResource&) {
   const bool with_deriv = attr_flag(attrs, "with_deriv");
-  if ((*in)[1].dtype == mxnet::ext::kFloat32) {
-    ln_transpose_backward_typed<float>(with_deriv, in, out);
-  } else {
-    ln_transpose_backward_typed<double>(with_deriv, in, out);
-  }
-  return MX_SUCCESS;
+  return for_dtype((*in)[1], [&](auto zero) {
+    typedef decltype(zero) T;
+    tr_backward<T>((*in)[0].data<T>(), (*in)[1].data<T>(), (*in)[2].data<T>(), (*in)[3].data<T>(),
+                   (*in)[4].data<T>(), with_deriv ? (*in)[5].data<T>() : nullptr, layout_of((*in)[1]),
+                   (*out)[0].data<T>(), (*out)[1].data<T>(), (*out)[2].data<T>(), (*out)[3].data<T>(),
+                   with_deriv ? (*out)[4].data<T>() : nullptr);
+  });
 }
 
 MXReturnValue ln_transpose_attrs(const Attrs& attrs, int* num_in, int* num_out) {

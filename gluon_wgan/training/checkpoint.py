@@ -78,13 +78,13 @@ def _share_update_counts(trainer, contexts):
     resumed on other or more devices would otherwise restart the count on them and its device copies
     would drift apart.
     """
+    contexts = contexts if isinstance(contexts, (list, tuple)) else [contexts]
     optimizer = getattr(trainer, "trainer", trainer)._optimizer   # DistributedTrainer wraps a Trainer
     counts = optimizer._all_index_update_counts
     saved = counts[min(counts)]
-    for ctx in contexts if isinstance(contexts, (list, tuple)) else [contexts]:
+    for ctx in contexts:
         counts[ctx.device_id] = dict(saved)
-    first = contexts[0] if isinstance(contexts, (list, tuple)) else contexts
-    optimizer._index_update_count = counts[first.device_id]
+    optimizer._index_update_count = counts[contexts[0].device_id]
 
 
 def _fsync_dir(path):

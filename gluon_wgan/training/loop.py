@@ -194,7 +194,7 @@ def environment(contexts):
                 ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
                 cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                 mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit,
-                fused_layer_norm=native.available() and all(c.device_type == "cpu" for c in contexts))
+                fused_layer_norm=native.used_on(contexts))
 
 
 def _noise(cfg, contexts):
