@@ -144,9 +144,6 @@ def autograd_penalty_critic_iteration(setup, path):
         loss = setup.method.loss_d(setup.critic(real), setup.critic(fake))
         loss = loss + gradient_penalty(setup.critic, real, fake, weight=10.0, path=path)
     loss.backward()
-    if path != "autograd":
-        from gluon_wgan.penalty import fold_copy_grads_
-        fold_copy_grads_(setup.critic)
     setup.d_trainer.step(1)
     return loss
 

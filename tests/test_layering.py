@@ -9,11 +9,14 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gluon_wgan")
 
 ALLOWED = {
-    "config": set(), "files": set(), "context": set(), "losses": set(), "optim": set(), "metrics": set(),
+    "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": set(),
+    "metrics": set(),
     "models": {"models", "native"}, "native": set(),
     "data": {"data", "files"},
     "plots": {"files"},
-    "penalty": {"models", "native"},
+    "penalty": {"models", "transposes", "compat"},
+    "transposes": {"models", "native", "compat"},
+    "compat": set(),
     "resize_report": {"data", "plots", "files"},
     "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty", "distributed", "signals", "native"},
@@ -21,6 +24,7 @@ ALLOWED = {
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
     "distributed": {"files", "signals", "threads"},
+    "doctor": {"cuda", "context", "config", "models", "losses", "penalty", "native", "training"},
 }
 
 

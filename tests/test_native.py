@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from mxnet import autograd, nd
 
-from gluon_wgan import native, penalty
+from gluon_wgan import native, transposes
 from gluon_wgan.models.layers import ChannelLayerNorm
 
 needs_kernels = pytest.mark.skipif(not native.available(), reason="fused kernels not built here")
@@ -26,8 +26,8 @@ SHAPE = (3, 4, 5, 5)
 def _plain(shape, dtype, epsilon, with_deriv):
     """The penalty's plain-operator forward and transpose graphs for this shape."""
     key = (shape, np.dtype(dtype).str, mx.cpu())
-    return (penalty._hybridized(penalty._LayerNormForward, shape[1], epsilon, *key),
-            penalty._hybridized(penalty._LayerNormTranspose, shape[1], with_deriv, *key))
+    return (transposes._hybridized(transposes._LayerNormForward, shape[1], epsilon, *key),
+            transposes._hybridized(transposes._LayerNormTranspose, shape[1], with_deriv, *key))
 
 
 def _outputs_and_grads(fused, dtype, with_deriv, seed=0):

@@ -17,8 +17,8 @@ from mxnet.gluon import nn
 from gluon_wgan import native
 from gluon_wgan.models import DCGANCritic, MLPCritic
 from gluon_wgan.models.layers import ChannelLayerNorm, ReLU
-from gluon_wgan.penalty import (check_penalty_support, explicit_input_grad, fold_copy_grads_,
-                                gradient_penalty, interpolate)
+from gluon_wgan.penalty import check_penalty_support, gradient_penalty, interpolate
+from gluon_wgan.transposes import input_grad
 
 FD_STEP = 1e-6
 FD_RTOL = 1e-4
@@ -73,11 +73,10 @@ def batch(spec, n, dtype="float64", seed=1, ctx=mx.cpu()):
 
 
 def penalty_grads(critic, real, fake, alpha, **kwargs):
-    """Penalty value and {parameter name: gradient} after backward() and fold_copy_grads_()."""
+    """Penalty value and {parameter name: gradient} after backward(), nothing else called."""
     with autograd.record():
         gp = gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha, **kwargs)
     gp.backward()
-    fold_copy_grads_(critic)
     grads = {name: p.grad().asnumpy() for name, p in critic.collect_params().items()}
     return gp.asnumpy(), grads
 
@@ -211,7 +210,7 @@ def test_explicit_input_grad_equals_first_order_autograd(image_size, ndf, n, nor
         reference = make_critic(spec, dtype=dtype)
         reference.hybridize()
         expected = first_order_input_grad(reference, x)
-    got = explicit_input_grad(critic, x).asnumpy()
+    got = input_grad(critic, x).asnumpy()
     # float64 with layer norm: the reference's activations come from MXNet's LeakyReLU forward,
     # which is only float32-accurate (docs/examples/leaky_relu_float64.py); without layer norm
     # the activations enter through masks only and the two agree to rounding.
@@ -237,7 +236,7 @@ def test_explicit_input_grad_equals_first_order_autograd_mlp(name, dtype):
     critic(x).wait_to_read()   # inference-mode forward first: MKL-DNN may re-lay the weights out
     expected = first_order_input_grad(critic, x)
     rtol = 1e-10 if dtype == "float64" else 1e-4
-    np.testing.assert_allclose(explicit_input_grad(critic, x).asnumpy(), expected, rtol=rtol,
+    np.testing.assert_allclose(input_grad(critic, x).asnumpy(), expected, rtol=rtol,
                                atol=rtol * np.abs(expected).max())
 
 
@@ -252,7 +251,7 @@ def test_explicit_input_grad_equals_first_order_autograd_smooth_activations(name
     critic(x).wait_to_read()
     expected = first_order_input_grad(critic, x)
     rtol = 1e-10 if dtype == "float64" else 1e-4
-    np.testing.assert_allclose(explicit_input_grad(critic, x).asnumpy(), expected, rtol=rtol,
+    np.testing.assert_allclose(input_grad(critic, x).asnumpy(), expected, rtol=rtol,
                                atol=rtol * np.abs(expected).max())
 
 
@@ -297,7 +296,7 @@ def test_penalty_draws_alpha_through_interpolate():
     mx.random.seed(11)
     gp = gradient_penalty(critic, real, fake, weight=10.0)
     mx.random.seed(11)
-    grad = explicit_input_grad(critic, interpolate(real, fake)).asnumpy()
+    grad = input_grad(critic, interpolate(real, fake)).asnumpy()
     norms = np.sqrt((grad ** 2).reshape(4, -1).sum(axis=1))
     np.testing.assert_allclose(gp.asnumpy(), [10.0 * np.mean((norms - 1) ** 2)], rtol=1e-10)
 
@@ -318,19 +317,7 @@ def test_no_gradient_reaches_fake_or_real():
     with autograd.record():
         gp = gradient_penalty(critic, real * 1, fake * 1, alpha=alpha)
     gp.backward()
-    fold_copy_grads_(critic)
     assert np.abs(real.grad.asnumpy()).max() == 0 and np.abs(fake.grad.asnumpy()).max() == 0
-
-
-def test_fold_is_a_no_op_without_a_new_penalty():
-    spec = CRITICS["conv-layer-bias-extra"]
-    critic = make_critic(spec)
-    fold_copy_grads_(critic)                       # nothing recorded yet
-    real, fake, alpha = batch(spec, 3)
-    _, grads = penalty_grads(critic, real, fake, alpha)
-    fold_copy_grads_(critic)                       # second fold after one backward
-    for name, p in critic.collect_params().items():
-        np.testing.assert_array_equal(p.grad().asnumpy(), grads[name])
 
 
 def test_penalty_per_context():
@@ -344,7 +331,6 @@ def test_penalty_per_context():
         losses = [gradient_penalty(critic, real[s].as_in_context(c), fake[s].as_in_context(c),
                                    alpha=alpha[s].as_in_context(c)) for s, c in zip(halves, ctxs)]
     autograd.backward(losses)
-    fold_copy_grads_(critic)
     got = [{n: p.grad(c).asnumpy() for n, p in critic.collect_params().items()} for c in ctxs]
     reference = make_critic(spec)
     for s, grads in zip(halves, got):
@@ -364,7 +350,6 @@ def test_two_penalties_in_one_graph_add_up():
         total = gradient_penalty(critic, *first[:2], alpha=first[2]) + \
             gradient_penalty(critic, *second[:2], alpha=second[2])
     total.backward()
-    fold_copy_grads_(critic)
     together = {name: p.grad().asnumpy() for name, p in critic.collect_params().items()}
     _, one = penalty_grads(critic, *first)
     _, two = penalty_grads(critic, *second)
@@ -385,7 +370,6 @@ def test_penalty_gradients_accumulate_with_grad_req_add():
             with autograd.record():
                 gp = gradient_penalty(critic, real, fake, alpha=alpha)
             gp.backward()
-            fold_copy_grads_(critic)
         return {name[len(critic.prefix):]: p.grad().asnumpy() for name, p in critic.collect_params().items()}
 
     once, twice = grads_after(1), grads_after(2)
@@ -436,7 +420,7 @@ def test_runs_with_mkldnn_in_a_subprocess():
         import mxnet as mx, numpy as np
         from mxnet import autograd, gluon, nd
         from gluon_wgan.models import DCGANCritic, DCGANInit
-        from gluon_wgan.penalty import gradient_penalty, fold_copy_grads_
+        from gluon_wgan.penalty import gradient_penalty
         assert mx.runtime.Features().is_enabled("MKLDNN")
         grads = {}
         for dtype in ("float64", "float32"):
@@ -453,7 +437,6 @@ def test_runs_with_mkldnn_in_a_subprocess():
                     loss = (critic(x[1]).mean() - critic(x[0]).mean()
                             + gradient_penalty(critic, x[0], x[1], alpha=alpha))
                 loss.backward()
-                fold_copy_grads_(critic)
                 if step == 0:
                     grads[dtype] = np.concatenate([p.grad().asnumpy().ravel()
                                                    for p in critic.collect_params().values()])
@@ -492,7 +475,7 @@ def test_matches_pytorch_double_backprop(name):
             elif isinstance(layer, nn.Dense):
                 h = functional.linear(h.flatten(1), get(layer.weight), get(layer.bias))
             elif isinstance(layer, nn.LeakyReLU):
-                # The slope MXNet applies is the C float float32(0.2), see penalty._leaky_relu.
+                # The slope MXNet applies is the C float float32(0.2), see transposes._leaky_relu.
                 h = functional.leaky_relu(h, float(np.float32(layer._alpha)))
             elif isinstance(layer, ReLU):
                 h = functional.relu(h)

@@ -47,9 +47,6 @@ def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_wh
                 out["loss_d"] = loss + out["gp"]
             shards.append(out)
     autograd.backward([out["loss_d"] for out in shards])
-    if method.penalty:
-        from ..penalty import fold_copy_grads_
-        fold_copy_grads_(critic)
     trainer.step(len(shards))  # each shard's loss is its mean already
     if method.clip and clip_when == "after":
         clip_(critic.collect_params(), clamp)
