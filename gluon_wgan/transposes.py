@@ -127,6 +127,10 @@ class ConvTranspose(autograd.Function):
             d_g = nd.Convolution(d_out, weight, kernel=self.kw["kernel"], stride=self.kw["stride"],
                                  pad=self.kw["pad"], num_filter=g.shape[1], no_bias=True)
         d_g.backward(g)
+        # Done before returning: MXNet takes d_out's memory back when this returns (its engine does
+        # not know that the operators pushed here read it), and may hand it to another array.
+        d_g.wait_to_read()
+        weight.grad.wait_to_read()
         return d_g.detach(), weight.grad
 
 

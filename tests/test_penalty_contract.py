@@ -246,3 +246,22 @@ def test_autograd_path_warns_once_and_refuses_what_mxnet_refuses():
             gradient_penalty(critic, real, fake, path="autograd")
     finally:
         penalty._warned[:] = monkey_warned
+
+
+def test_plain_operators_give_the_fused_gradients_every_time():
+    """The path a GPU takes (the layer norm in plain operators, cached graphs that reuse their memory)
+    against the fused kernels, repeated: the transposes' backward once read an output gradient whose
+    memory MXNet had already handed on, and about half the runs here came out wrong (off by 2x up
+    to 1e31)."""
+    from gluon_wgan import native
+    if not native.available():
+        pytest.skip("the fused kernels are not built here")
+    spec = dict(image_size=32, ndf=8, nc=3, norm="layer", use_bias=True)
+    critic = make_critic(spec, dtype="float32", seed=5)
+    real, fake, alpha = batch(spec, 16, dtype="float32", seed=6)
+    fused = tutorial_grads(critic, real, fake, alpha)
+    for _ in range(6):
+        with native.plain_operators():
+            plain = tutorial_grads(critic, real, fake, alpha)
+        for key, want in fused.items():
+            np.testing.assert_allclose(plain[key], want, rtol=1e-4, atol=1e-5 * np.abs(want).max(), err_msg=key)
