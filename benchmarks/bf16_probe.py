@@ -13,8 +13,8 @@ measurement, not a training mode: nothing in the package uses it.
 
 MXNet 1.9.1 segfaults computing a bfloat16 Deconvolution's weight gradient through `amp_cast` (a
 float32 weight cast inside `record()`). A bfloat16 copy of the weight made outside the graph, as its
-own autograd leaf, works; its gradient is cast back into the float32 parameter's (or, for the
-penalty's weight copies, into the copy's, which `fold_copy_grads_` then folds as usual).
+own autograd leaf, works; its gradient is cast back into the float32 parameter's. (The penalty's
+transposed convolutions record no Deconvolution: gluon_wgan/transposes.py.)
 """
 import argparse
 import contextlib
@@ -30,6 +30,7 @@ import numpy as np
 from mxnet import autograd, nd
 
 import gluon_wgan.penalty as penalty
+from gluon_wgan import compat
 from gluon_wgan.training import steps
 from run import FULL, QUICK, Setup
 
@@ -79,16 +80,14 @@ def bf16_convolutions():
 
 
 def set_leaf_grads_(leaves, params):
-    """Write each bfloat16 leaf's gradient, as float32, into its weight's: a penalty weight copy's
-    `.grad`, or the parameter's gradient (which the backward did not reach otherwise)."""
+    """Write each bfloat16 leaf's gradient, as float32, into its parameter's gradient (which the
+    backward did not reach otherwise)."""
     by_handle = {p.data().handle.value: p for p in params.values() if p.grad_req != "null"}
     with autograd.pause():
         for weight, leaf in leaves:
-            param = by_handle.get(weight.handle.value)
-            target = param.grad() if param is not None else weight.grad
-            _cast(leaf.grad, "float32").copyto(target)
-            if param is not None:
-                param.data()._fresh_grad = True
+            param = by_handle[weight.handle.value]
+            _cast(leaf.grad, "float32").copyto(param.grad())
+            compat.mark_grad_fresh(param)
     leaves.clear()
 
 
@@ -103,16 +102,6 @@ class _TrainerAfterLeaves:
         self.trainer.step(batch_size)
 
 
-def _critic_fold(leaves, critic):
-    """`fold_copy_grads_` that first moves the leaves' gradients into the penalty's copies."""
-    fold = penalty.fold_copy_grads_
-
-    def fold_after_leaves(c):
-        set_leaf_grads_(leaves, critic.collect_params())
-        return fold(c)
-    return fold_after_leaves
-
-
 def step_grads(s, real, z, alpha, leaves=None):
     """Parameter gradients {name: array} of one WGAN-GP critic loss and one generator loss."""
     with autograd.train_mode():
@@ -121,9 +110,6 @@ def step_grads(s, real, z, alpha, leaves=None):
         loss = s.method.loss_d(s.critic(real), s.critic(fake))
         loss = loss + penalty.gradient_penalty(s.critic, real, fake, weight=10.0, alpha=alpha)
     loss.backward()
-    if leaves is not None:
-        set_leaf_grads_(leaves, s.critic.collect_params())
-    penalty.fold_copy_grads_(s.critic)
     grads = {k: p.grad().asnumpy() for k, p in s.critic.collect_params().items() if p.grad_req != "null"}
     with autograd.record():
         loss_g = s.method.loss_g(s.critic(s.generator(z)))
@@ -162,19 +148,13 @@ def main(argv=None):
     def iterations(leaves=None):
         g_trainer = s.g_trainer if leaves is None else \
             _TrainerAfterLeaves(s.g_trainer, s.generator.collect_params(), leaves)
-        fold = penalty.fold_copy_grads_
-        if leaves is not None:
-            penalty.fold_copy_grads_ = _critic_fold(leaves, s.critic)
-        try:
-            t0 = time.perf_counter()
-            s.critic_iteration()
-            nd.waitall()
-            t1 = time.perf_counter()
-            steps.generator_step(s.generator, s.critic, g_trainer, s.noise(), s.method)
-            nd.waitall()
-            return t1 - t0, time.perf_counter() - t1
-        finally:
-            penalty.fold_copy_grads_ = fold
+        t0 = time.perf_counter()
+        s.critic_iteration()
+        nd.waitall()
+        t1 = time.perf_counter()
+        steps.generator_step(s.generator, s.critic, g_trainer, s.noise(), s.method)
+        nd.waitall()
+        return t1 - t0, time.perf_counter() - t1
 
     times = {"float32": [], "bfloat16": []}
     for i in range(repeats + 1):       # the first round warms both up

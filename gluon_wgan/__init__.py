@@ -5,7 +5,13 @@ The main entry points are re-exported here and imported on first use, so that `i
 """
 import importlib
 
+from .cuda import preload
+
 __version__ = "0.1.0"
+
+# With MXNet's CUDA wheel, the pip CUDA libraries must be loaded before MXNet is, whichever of the
+# package's modules imports it first (docs/gpu.md); with the CPU wheel this finds nothing to load.
+preload()
 
 _EXPORTS = {
     "get_model": "gluon_wgan.models",

@@ -21,12 +21,19 @@ def build_parser():
         description="Train a Wasserstein GAN (weight clipping or gradient penalty) with MXNet/Gluon. "
                     "Defaults are the WGAN paper's LSUN run; --method wgan-gp switches to the WGAN-GP "
                     "paper's defaults (" + _method_note() + ").",
+        epilog="Exit codes: 0 trained to --gen-iters; 1 a loss became NaN or infinite; 2 bad input, or a run "
+               "folder that cannot be used as asked (nothing in it changed); 130 / 143 stopped by Ctrl-C / "
+               "SIGTERM after a checkpoint (continue with --resume).",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=32, width=100))
     parser.add_argument("--preset", choices=sorted(PRESETS), metavar="NAME",
                         help="a paper run: one row of PRESETS in gluon_wgan/config.py, e.g. wgan-lsun64, "
                              "wgan-gp-lsun64, quickstart (all in docs/reproducing.md)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --outdir from its latest checkpoint")
+    parser.add_argument("--trust-pickled-states", action="store_true",
+                        help="with --resume: read the pickled optimizer states (*.states) of a checkpoint "
+                             "written by earlier versions of gluon_wgan. Unpickling runs any code the file names: "
+                             "only for run folders you made yourself")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     for f in fields(TrainConfig):
@@ -46,7 +53,10 @@ def parse_config(argv=None):
     """Parse `argv` into (TrainConfig, resume). Invalid input: one line on stderr, exit code 2."""
     parser = build_parser()
     args = vars(parser.parse_args(argv))
-    preset, resume, dry_run, quiet = (args.pop(k) for k in ("preset", "resume", "dry_run", "quiet"))
+    preset, resume, trust, dry_run, quiet = (args.pop(k) for k in
+                                             ("preset", "resume", "trust_pickled_states", "dry_run", "quiet"))
+    if trust and not resume:
+        parser.error("--trust-pickled-states applies to --resume only")
     explicit = {k: v for k, v in args.items() if v is not None}
     try:
         cfg = _resume_config(explicit, preset) if resume else resolve(explicit, preset)
@@ -54,29 +64,34 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
-    _check_environment(parser, cfg, resume)
+    _check_environment(parser, cfg)
     if dry_run:
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
         parser.exit(0)
-    return cfg, dict(resume=resume, progress=not quiet)
+    return cfg, dict(resume=resume, trust_pickled_states=trust, progress=not quiet)
 
 
 def _resume_config(explicit, preset):
     outdir = explicit.get("outdir", TrainConfig.outdir)
     path = os.path.join(outdir, "config.json")
     if not os.path.isfile(path):
-        raise ValueError(f"--resume: no run to resume in {outdir!r} (no config.json)")
+        copy = os.path.join(outdir, "checkpoints", "latest", "config.json")
+        mend = f"; its checkpoint has a copy: cp {copy} {path}" if os.path.isfile(copy) else ""
+        raise ValueError(f"--resume: no run to resume in {outdir!r} (no config.json){mend}")
     if preset is not None:
         raise ValueError("--resume takes the options of the run it resumes; drop --preset")
-    with open(path) as f:
-        saved = json.load(f)
-    differences = resume_differences(saved, explicit)
+    try:
+        with open(path) as f:
+            saved = from_dict(json.load(f))
+    except (ValueError, UnicodeDecodeError) as err:   # json's errors are ValueErrors
+        raise ValueError(f"{path} is damaged ({err}); put back the copy in checkpoints/latest/config.json")
+    differences = resume_differences(to_dict(saved), explicit)
     if differences:
         raise ValueError("--resume cannot change " + "; ".join(differences))
-    return replace(from_dict(saved), **explicit)
+    return replace(saved, **explicit)
 
 
-def _check_environment(parser, cfg, resume):
+def _check_environment(parser, cfg):
     """Errors that depend on this machine: the device, the data root, the output folder."""
     try:
         from .context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
@@ -89,10 +104,6 @@ def _check_environment(parser, cfg, resume):
         parser.error(str(err))
     if cfg.dataroot and not os.path.exists(cfg.dataroot):
         parser.error(f"--dataroot {cfg.dataroot!r} does not exist")
-    has_run = os.path.isfile(os.path.join(cfg.outdir, "checkpoints", "latest", "state.json"))
-    if has_run and not resume:
-        parser.error(f"--outdir {cfg.outdir!r} already holds a run; pass --resume to continue it "
-                     "or choose another --outdir")
     if cfg.dataset != "shapes":
         from .data import get_dataset
         try:

@@ -16,7 +16,7 @@ if mx.__version__ != TESTED_VERSION:
                   "internals listed in gluon_wgan/compat.py may have changed", RuntimeWarning)
 
 
-# ------------------------------------------------------------------------- layers (gluon.nn)
+# ----------------------------------------------------------------- blocks and layers (gluon)
 
 def conv_options(conv):
     """The Convolution operator's keyword arguments of an `nn.Conv2D` (kernel, stride, pad, ...)."""
@@ -36,6 +36,66 @@ def is_hybridized(block):
 def leaky_slope(leaky_relu):
     """The negative slope of an `nn.LeakyReLU`."""
     return leaky_relu._alpha
+
+
+def is_deferred(param):
+    """Whether a Gluon Parameter still waits for its shape (deferred initialization)."""
+    return bool(param._deferred_init)
+
+
+def named_parameters(block):
+    """A block's parameters by their structural names ('0.weight'), as `save_parameters` names them."""
+    return block._collect_params_with_prefix()
+
+
+def mark_grad_fresh(param):
+    """Tell `Trainer.step` that `param`'s gradient was written since the last step (by hand)."""
+    for array in param.list_data():
+        array._fresh_grad = True
+
+
+# ----------------------------------------------------------------------- Trainer and Optimizer
+# What of a gluon.Trainer changes while training: the updaters' states (NDArrays, tuples of them or
+# None, per parameter index, one updater per device), the optimizer's update counts per device and
+# its num_update. `Trainer.save_states` pickles them; checkpoint.py stores them as arrays and JSON.
+
+def ready_trainer(trainer):
+    """The gluon.Trainer behind `trainer` (a DistributedTrainer wraps one), with its updaters made.
+
+    Raises
+    ------
+    ValueError
+        If the Trainer updates on the kvstore: its optimizer state then lives in the kvstore.
+    """
+    trainer = getattr(trainer, "trainer", trainer)
+    if not trainer._kv_initialized:
+        trainer._init_kvstore()
+    if trainer._update_on_kvstore:
+        raise ValueError("the optimizer state of a Trainer with update_on_kvstore=True lives in the kvstore")
+    if trainer._params_to_init:
+        trainer._init_params()
+    return trainer
+
+
+def trainer_parts(trainer):
+    """(optimizer, updaters, contexts, params) of a `ready_trainer`: one updater per context."""
+    return trainer._optimizer, trainer._updaters, trainer._contexts, trainer._params
+
+
+def update_counts(optimizer, ctx):
+    """{parameter index: updates so far} of `optimizer` on device `ctx` (Adam's bias correction)."""
+    return dict(optimizer._all_index_update_counts.get(ctx.device_id, {}))
+
+
+def set_update_counts(optimizer, counts, contexts):
+    """Give every device in `contexts` the update counts `counts`, the first device's becoming current."""
+    optimizer._all_index_update_counts = {ctx.device_id: dict(counts) for ctx in contexts}
+    optimizer._index_update_count = optimizer._all_index_update_counts[contexts[0].device_id]
+
+
+def current_update_count(optimizer, index):
+    """How often parameter `index` has been updated on the device being updated now (in `update`)."""
+    return optimizer._index_update_count[index]
 
 
 # ------------------------------------------------------------------------------------ kvstore

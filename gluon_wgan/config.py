@@ -6,6 +6,7 @@ reference code): DCGAN generator and critic with BatchNorm, RMSprop at lr 5e-5, 
 batch 64, nz 100, ngf = ndf = 64, 64x64 images, 5 critic iterations (100 for the first 25 generator
 iterations and every 500th).
 """
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
@@ -13,6 +14,7 @@ METHODS = ("wgan", "wgan-gp", "gan", "lsgan")
 DATASETS = ("shapes", "folder", "lsun", "cifar10")
 RESIZE_BACKENDS = ("pillow", "opencv", "mxnet")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
+MAX_SEED = 2 ** 31 - 1
 
 
 def opt(default, help, **argparse_kw):
@@ -100,6 +102,12 @@ class TrainConfig:
 
     def problems(self):
         """Yield a one-line message, named by its flag, for each invalid option."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if _kind(f) is float and not math.isfinite(value):
+                yield f"{flag(f.name)} must be a finite number, got {value}"
+        if not 0 <= self.seed <= MAX_SEED:
+            yield f"--seed must be in 0..{MAX_SEED} (MXNet's seeds are 32-bit signed), got {self.seed}"
         size = self.image_size
         if size < 16 or size & (size - 1):
             yield f"--image-size must be a power of two >= 16 (16, 32, 64, 128, ...), got {size}"
@@ -244,9 +252,39 @@ def to_dict(cfg):
 
 
 def from_dict(saved):
-    """The TrainConfig of a run's config.json; keys this version does not know are ignored."""
-    known = set(field_names())
-    return TrainConfig(**{k: v for k, v in saved.items() if k in known})
+    """The TrainConfig of a run's config.json; keys this version does not know are ignored.
+
+    Raises
+    ------
+    ValueError
+        Naming the first value that is not of its option's type or not one of its choices.
+    """
+    if not isinstance(saved, dict):
+        raise ValueError(f"not a JSON object but {type(saved).__name__}")
+    known = {f.name: f for f in fields(TrainConfig)}
+    values = {k: v for k, v in saved.items() if k in known}
+    for name, value in values.items():
+        f, kind = known[name], _kind(known[name])
+        choices = f.metadata.get("choices")
+        if not (value is None and f.default is None or _is_a(value, kind)):
+            raise ValueError(f"{name} is {value!r}, not {'a number' if kind is float else kind.__name__}")
+        if choices and value not in choices:
+            raise ValueError(f"{name} is {value!r}, not one of {', '.join(choices)}")
+    return TrainConfig(**values)
+
+
+def _kind(f):
+    """The Python type of a TrainConfig field (annotations may be strings)."""
+    names = {"int": int, "float": float, "bool": bool, "str": str}
+    return names[f.type] if isinstance(f.type, str) else f.type
+
+
+def _is_a(value, kind):
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
 
 
 # Options that may change when a run is resumed; any other difference is refused.

@@ -27,6 +27,7 @@ optimizer step locally: weight clipping and `Trainer.save_states` behave as on o
 import logging
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -230,12 +231,14 @@ class DistributedTrainer:
 
     def __init__(self, params, optimizer, kvstore, prefix, optimizer_params=None):
         from mxnet import gluon
+
+        from . import compat
         self.trainer = gluon.Trainer(params, optimizer, optimizer_params, kvstore=None)
         self.kvstore = kvstore
         self.num_workers = kvstore.num_workers
         self._keyed = []
         for name, param in sorted(params.items()):  # the same key order on every worker
-            if param._deferred_init:
+            if compat.is_deferred(param):
                 raise ValueError(f"parameter {name} is not initialized yet: run the network once first")
             key = prefix + name
             kvstore.init(key, param.list_data()[0])  # rank 0's value is kept; the others' are ignored
@@ -265,10 +268,8 @@ def leave_without_barrier(kvstore):
     there forever while the others wait for its next gradient push, and the launcher, which acts
     when a process exits, would never stop the job. Call this before re-raising such an error.
     """
-    import ctypes
-
-    from mxnet.base import _LIB, check_call
-    check_call(_LIB.MXKVStoreSetBarrierBeforeExit(kvstore.handle, ctypes.c_int(0)))
+    from . import compat   # here: the launcher imports this module without MXNet
+    compat.leave_kvstore_without_barrier(kvstore)
 
 
 class WorkerAgreement:
@@ -315,8 +316,12 @@ def run(nodes, grace=10.0, poll=0.1):
     servers), and the job's code becomes 128 + that signal's number unless a node failed first. When
     the workers are done, the scheduler and servers leave on their own (ps-lite's shutdown barrier);
     any still there after `grace` seconds are stopped. The log names each process with its pid; a
-    worker's number there is the launcher's, not its kvstore rank (ps-lite assigns those).
+    worker's number there is the launcher's, not its kvstore rank (ps-lite assigns those). A program
+    that is not there raises ValueError before anything starts; a process that still cannot be
+    started raises ValueError naming it, after the ones already started are stopped.
     """
+    for node in nodes:
+        _check_program(node.argv[0])   # before any process starts (for ssh: the ssh client)
     procs = []
     received = []
     with _forward_signals(procs, received):  # also while stopping: a second Ctrl-C is forwarded too
@@ -326,7 +331,11 @@ def run(nodes, grace=10.0, poll=0.1):
                 # A terminal's Ctrl-C reaches the whole process group: the scheduler and servers
                 # ignore it, so that they outlive the stopping workers (see _forward_signals).
                 ignore_sigint = None if node.role == "worker" else _ignore_sigint
-                proc = subprocess.Popen(node.argv, env=env, preexec_fn=ignore_sigint)
+                try:
+                    proc = subprocess.Popen(node.argv, env=env, preexec_fn=ignore_sigint)
+                except OSError as err:   # e.g. the ssh client missing; the finally stops those started
+                    raise ValueError(f"cannot start {node.role} {node.rank}: {node.argv[0]!r}: "
+                                     f"{err.strerror or err}") from None
                 procs.append((node, proc))
                 log.info("started %s %d%s, pid %d: %s", node.role, node.rank,
                          f" on {node.host}" if node.host else "", proc.pid, shlex.join(node.argv))
@@ -339,6 +348,20 @@ def run(nodes, grace=10.0, poll=0.1):
             _stop(procs, grace)
 
 
+# What train_wgan.py exits with after Ctrl-C or SIGTERM and a checkpoint.
+STOPPED_BY_SIGNAL = (128 + signal.SIGINT, 128 + signal.SIGTERM)
+
+
+def _check_program(program):
+    """Raise ValueError unless `program` is an executable file, or a command on PATH."""
+    if shutil.which(program) is not None:
+        return
+    if os.sep not in program:
+        raise ValueError(f"cannot run {program!r}: not found on PATH")
+    why = "not an executable file" if os.path.exists(program) else "no such file"
+    raise ValueError(f"cannot run {program!r}: {why}")
+
+
 def _wait(procs, received, poll, grace):
     workers = [p for node, p in procs if node.role == "worker"]
     left_early = None  # when a scheduler or server exited with 0 while workers were still running
@@ -346,7 +369,8 @@ def _wait(procs, received, poll, grace):
         workers_done = all(w.poll() is not None for w in workers)
         for node, proc in procs:
             code = proc.poll()
-            if code is None or code == 0:
+            if code is None or code == 0 or (node.role == "worker" and code in STOPPED_BY_SIGNAL):
+                # A stopped worker checkpointed at an iteration the others stop after too: wait for them.
                 if code == 0 and node.role != "worker" and not workers_done and left_early is None:
                     left_early = time.time()
                 continue
@@ -355,7 +379,8 @@ def _wait(procs, received, poll, grace):
             log.error("%s %d exited with code %s; stopping the others", node.role, node.rank, code)
             return _shell_code(code)
         if workers_done:
-            return 128 + received[0] if received else 0
+            stopped = [w.returncode for w in workers if w.returncode in STOPPED_BY_SIGNAL]
+            return 128 + received[0] if received else (stopped[0] if stopped else 0)
         # ps-lite's nodes leave together at shutdown, so a scheduler or server may exit a moment before
         # the last worker is reaped; one that left `grace` seconds before the workers did is a failure.
         if left_early is not None and time.time() - left_early > grace:

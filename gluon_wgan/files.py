@@ -1,8 +1,41 @@
-"""Atomic file and folder writes: a run killed at any moment never leaves a half-written artifact."""
+"""Atomic file and folder writes, and the lock of a run folder.
+
+A run killed at any moment never leaves a half-written artifact, and a run folder has one writer.
+"""
+import errno
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
+
+LOCK_NAME = ".lock"
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as asked; the message is one line saying why and what to do."""
+
+
+class FolderInUse(RunFolderError):
+    """Another process holds the lock of a run folder."""
+
+
+def current_umask():
+    """The process's umask (read by setting it, the only portable way, and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def make_temp_dir(parent, prefix):
+    """`tempfile.mkdtemp` in `parent`, but with the umask's mode, not mkdtemp's private 0700.
+
+    The folder is renamed into place as a run's artifact, so it should read like any folder made there.
+    """
+    path = tempfile.mkdtemp(dir=parent, prefix=prefix)
+    os.chmod(path, 0o777 & ~current_umask())
+    return path
 
 
 def atomic_write(path, data):
@@ -12,6 +45,7 @@ def atomic_write(path, data):
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-" + os.path.basename(path))
     try:
+        os.chmod(tmp, 0o666 & ~current_umask())   # mkstemp's 0600 would outlive the rename
         with os.fdopen(fd, mode) as f:
             f.write(data)
             f.flush()
@@ -53,14 +87,63 @@ def recover_dir(target):
 
 
 def check_writable_dir(path):
-    """Create `path` if needed and prove it writable; raise `ValueError` with a one-line reason if not."""
+    """Create `path` if needed and prove it writable, with room for a few bytes; raise `ValueError`
+    with a one-line reason if not."""
     try:
         os.makedirs(path, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
-        os.close(fd)
-        os.remove(probe)
+        try:
+            os.write(fd, b"probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            os.remove(probe)
     except OSError as err:
+        if is_disk_full(err):
+            raise ValueError(f"no space left on {path}") from None
         raise ValueError(f"output folder {path!r} is not writable ({err.strerror or err})") from None
+
+
+def is_disk_full(err):
+    """Whether the OSError `err` means the disk or the user's quota is full."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def locked_folder(folder):
+    """Hold an exclusive lock on `folder` (``fcntl.flock`` of ``folder/.lock``) while inside.
+
+    The kernel releases the lock when the process ends, however it ends (kill -9 included), so a
+    lock is never stale. The file itself stays: removing it would let two processes lock two files.
+
+    Raises
+    ------
+    FolderInUse
+        If another process holds the lock.
+    """
+    path = os.path.join(folder, LOCK_NAME)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FolderInUse(f"{folder} is in use by another run (pid {_read_pid(fd)} holds {path}); "
+                              "wait for it to end or choose another --outdir") from None
+        try:                                        # the pid is only for the message above
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)                                # releases the lock
+
+
+def _read_pid(fd):
+    try:
+        return os.pread(fd, 32, 0).decode().strip() or "?"
+    except (OSError, UnicodeDecodeError):
+        return "?"
 
 
 def read_jsonl(path):

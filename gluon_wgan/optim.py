@@ -24,6 +24,8 @@ import math
 
 import mxnet as mx
 
+from . import compat
+
 OPTIMIZERS = ("rmsprop", "adam", "sgd")
 RMSPROP_EPS_MODES = ("torch", "mxnet")
 
@@ -129,7 +131,7 @@ class TorchAdam(mx.optimizer.Adam):
 
     def update(self, index, weight, grad, state):
         self._update_count(index)
-        t = self._index_update_count[index]
+        t = compat.current_update_count(self, index)
         root_c2 = math.sqrt(1.0 - self.beta2 ** t)
         lr = self._get_lr(index) * root_c2 / (1.0 - self.beta1 ** t)
         mean, var = state

@@ -11,20 +11,34 @@ def main(argv=None):
     use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     cfg, run = parse_config(argv)
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
-    from gluon_wgan.training.loop import EvaluationUnavailable, TrainingDiverged, WorkersDisagree, train
+    from gluon_wgan.files import RunFolderError, is_disk_full
+    from gluon_wgan.training.loop import (EvaluationUnavailable, Interrupted, TrainingDiverged,
+                                          WorkersDisagree, train)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        state = train(cfg, progress=run["progress"])
+        state = train(cfg, progress=run["progress"], resume=run["resume"],
+                      trust_pickled_states=run["trust_pickled_states"])
+    except Interrupted as stop:
+        print(f"train_wgan.py: {stop}", file=sys.stderr)
+        return stop.exit_code
     except TrainingDiverged as err:
-        print(f"train_wgan.py: error: {err}", file=sys.stderr)
-        return 1
-    except (EvaluationUnavailable, WorkersDisagree) as err:
-        print(f"train_wgan.py: error: {err}", file=sys.stderr)
-        return 2
+        return _error(err, 1)
+    except (RunFolderError, EvaluationUnavailable, WorkersDisagree) as err:
+        return _error(err, 2)
+    except OSError as err:
+        if not is_disk_full(err):
+            raise
+        return _error(f"no space left on {err.filename or cfg.outdir}; the last complete checkpoint is kept "
+                      "(free some space, then continue with --resume)", 2)
     print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "
           f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}")
     return 0
+
+
+def _error(message, code):
+    print(f"train_wgan.py: error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gluon_wgan")
 
 ALLOWED = {
-    "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": set(),
+    "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": {"compat"},
     "metrics": set(),
     "models": {"models", "native"}, "native": set(),
     "data": {"data", "files"},
@@ -18,13 +18,14 @@ ALLOWED = {
     "transposes": {"models", "native", "compat"},
     "compat": set(),
     "resize_report": {"data", "plots", "files"},
-    "training": {"training", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
+    "training": {"training", "compat", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty", "distributed", "signals", "native"},
     "oneline": set(), "signals": set(), "threads": set(),
     "cli": {"config", "context", "files", "data", "models", "oneline"},
     "runs": {"plots", "files"},
-    "distributed": {"files", "signals", "threads"},
-    "doctor": {"cuda", "context", "config", "models", "losses", "penalty", "native", "training"},
+    "distributed": {"compat", "files", "signals", "threads"},
+    "doctor": {"cuda", "context", "config", "models", "losses", "penalty", "native", "training", "oneline",
+               "threads"},
 }
 
 

@@ -1,5 +1,4 @@
 """train(cfg): the one training loop. It wires the pieces; each piece lives in its own module."""
-import json
 import logging
 import os
 import platform
@@ -14,11 +13,11 @@ from mxnet import gluon
 from tqdm import tqdm
 
 from .. import native, plots
-from ..config import to_dict
+from ..config import resume_differences, to_dict
 from ..context import parse_ctx
 from ..data import BatchStream, get_dataset
 from ..distributed import WorkerAgreement, leave_without_barrier
-from ..files import atomic_write_json
+from ..files import RunFolderError, atomic_write_json, locked_folder
 from ..signals import handling_signals
 from . import checkpoint
 from .build import build_models, build_trainers
@@ -44,11 +43,32 @@ class WorkersDisagree(ValueError):
     """The workers of a dist_sync job found checkpoints of different generator iterations to resume."""
 
 
-def train(cfg, progress=True):
-    """Train `cfg` (a TrainConfig) in ``cfg.outdir``, resuming from its latest checkpoint if it has one.
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM stopped the run; it wrote a checkpoint first and resumes exactly."""
 
-    Returns the final TrainState. Ctrl-C or SIGTERM ends the run at the next generator iteration
-    with a checkpoint, so an interrupted run resumes exactly where it stopped. With ``--kvstore
+    def __init__(self, signal_name, state):
+        super().__init__(f"stopped by {signal_name or 'a signal to another worker'} at generator iteration "
+                         f"{state.gen_iter}, after a checkpoint; continue with --resume")
+        self.signal_name, self.state = signal_name, state
+
+    @property
+    def exit_code(self):
+        """128 + the signal's number, as a shell reports a process that the signal ended (SIGTERM's
+        for a worker that stopped because another one was signalled)."""
+        return 128 + int(getattr(signal, self.signal_name or "SIGTERM"))
+
+
+def train(cfg, progress=True, resume=None, trust_pickled_states=False):
+    """Train `cfg` (a TrainConfig) in ``cfg.outdir``; return the final TrainState.
+
+    `resume` None continues the run in ``cfg.outdir`` if it has a checkpoint and starts one otherwise;
+    True requires a checkpoint to continue, False a folder that holds no run. The run holds a lock
+    on its folder: a second process on the same folder gets `FolderInUse`. Nothing from the folder is
+    executed; pickled optimizer states of earlier versions are read only with `trust_pickled_states`.
+    A folder that cannot be used as asked raises a `RunFolderError` before anything in it changes.
+
+    Ctrl-C or SIGTERM ends the run at the next generator iteration with a checkpoint, then raises
+    `Interrupted`, so an interrupted run resumes exactly where it stopped. With ``--kvstore
     dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
     its own run folder ``cfg.outdir/worker<r>``; a signal to any worker stops all of them after the
     same generator iteration, and they resume only from checkpoints of one iteration. A worker that
@@ -56,30 +76,73 @@ def train(cfg, progress=True):
     """
     kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
     try:
-        return _train(cfg, kvstore, progress)
+        return _train(cfg, kvstore, progress, resume, trust_pickled_states)
+    except Interrupted:
+        raise   # every worker stopped after the same iteration: they leave together, as at the end
     except BaseException:
         if kvstore is not None:
             leave_without_barrier(kvstore)
         raise
 
 
-def _train(cfg, kvstore, progress):
+def _train(cfg, kvstore, progress, resume, trust_pickled_states):
+    rank = kvstore.rank if kvstore is not None else 0
+    outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
+    os.makedirs(outdir, exist_ok=True)
+    with locked_folder(outdir):
+        return _train_locked(cfg, kvstore, progress, outdir, _checkpoint_to_resume(outdir, resume),
+                             trust_pickled_states)
+
+
+def _checkpoint_to_resume(outdir, resume):
+    """The checkpoint folder to continue from, or None for a new run; RunFolderError if that is not
+    what `resume` asks for. The caller holds the folder's lock."""
+    paths = _run_paths(outdir)
+    checkpoint.clean(paths["checkpoints"])   # a killed save's leftovers: this run's own, under the lock
+    latest = checkpoint.find_latest(paths["checkpoints"])
+    if resume and latest is None:
+        raise RunFolderError(f"--resume: {outdir} has no checkpoint (checkpoints/latest is missing), so there "
+                             "is nothing to continue and nothing was changed; put checkpoints/latest back "
+                             "from a copy of the run, or start a new run in another --outdir")
+    if latest is None and _holds_a_run(paths):
+        raise RunFolderError(f"--outdir {outdir} holds a run without a checkpoint (config.json or "
+                             "metrics.jsonl, but no checkpoints/latest); choose another --outdir, or remove "
+                             "that run first")
+    if latest is not None and resume is False:
+        raise RunFolderError(f"--outdir {outdir} already holds a run; pass --resume to continue it or "
+                             "choose another --outdir")
+    return latest
+
+
+def _holds_a_run(paths):
+    """Whether the folder has a run's config.json or a non-empty metrics.jsonl."""
+    metrics = paths["metrics"]
+    return os.path.exists(paths["config"]) or (os.path.exists(metrics) and os.path.getsize(metrics) > 0)
+
+
+def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
     contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
     ctx = contexts[0]
     method = METHODS[cfg.method]
     rank = kvstore.rank if kvstore is not None else 0
     seed = worker_seed(cfg.seed, rank)
-    paths = _run_paths(cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}"))
+    paths = _run_paths(outdir)
+    if latest:
+        _check_config_matches(cfg, latest)
     mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
     generator, critic = build_models(cfg, contexts)
     g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
     agreement = WorkerAgreement(kvstore) if kvstore is not None else None
     state = TrainState()
-    latest = checkpoint.find_latest(paths["checkpoints"])
     if latest:
-        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts)
+        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts,
+                                   trust_pickled_states=trust_pickled_states)
+        if cfg.gen_iters < state.gen_iter:
+            raise RunFolderError(f"--gen-iters {cfg.gen_iters} is below the run's progress ({state.gen_iter} "
+                                 "generator iterations in its checkpoint); nothing was changed")
     if agreement is not None:
         _check_same_iteration(agreement.gen_iters(state.gen_iter))
+    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
     if latest:
         truncate_metrics(paths["metrics"], state.gen_iter)
         log.info("resumed %s at generator iteration %d", latest, state.gen_iter)
@@ -146,9 +209,18 @@ def _train(cfg, kvstore, progress):
                 save_checkpoint()
     bar.close()
     if stopping and state.gen_iter < cfg.gen_iters:
-        cause = stop[0] if stop else "a signal to another worker"
-        log.warning("stopped by %s at generator iteration %d; resume with --resume", cause, state.gen_iter)
+        raise Interrupted(stop[0] if stop else None, state)
     return state
+
+
+def _check_config_matches(cfg, latest):
+    """RunFolderError if `cfg` changes an option that the checkpoint's weights or state depend on
+    (config.json edited by hand: another method, image size, width ...)."""
+    differences = resume_differences(checkpoint.read_config(latest), to_dict(cfg))
+    if differences:
+        raise RunFolderError(f"the options differ from those of the checkpoint {latest} ("
+                             + "; ".join(differences) + "); was config.json edited? Put back its copy from "
+                             "the checkpoint, or start a new run in another --outdir")
 
 
 def _check_same_iteration(gen_iters):
@@ -208,7 +280,6 @@ def _shards(batch, contexts):
 
 
 def _run_paths(outdir):
-    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
     names = dict(metrics="metrics.jsonl", config="config.json", env="env.json", loss="loss.png",
                  checkpoints="checkpoints", real="samples/real.png")
     return {k: os.path.join(outdir, v) for k, v in names.items()}

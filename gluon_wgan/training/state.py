@@ -1,6 +1,6 @@
 """TrainState: the only mutable state of a run, saved with every checkpoint."""
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
@@ -18,7 +18,16 @@ class TrainState:
 
     @classmethod
     def from_json(cls, text):
-        return cls(**json.loads(text))
+        """The TrainState of `text`; ValueError unless it is an object of this class's counters."""
+        saved = json.loads(text)
+        kinds = {f.name: f.type for f in fields(cls)}
+        if not isinstance(saved, dict) or set(saved) != set(kinds):
+            raise ValueError(f"not an object with exactly the keys {', '.join(sorted(kinds))}")
+        for name, value in saved.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or \
+                    (kinds[name] in (int, "int") and not isinstance(value, int)):
+                raise ValueError(f"{name} is {value!r}, not a count")
+        return cls(**saved)
 
 
 def worker_seed(seed, rank):
