@@ -1,7 +1,13 @@
-"""Parse `--ctx` strings into MXNet contexts, and refuse a GPU that is not there."""
+"""Parse `--ctx` strings into MXNet contexts, and refuse a GPU that cannot run, in one line.
+
+MXNet is loaded here, on the first `parse_ctx`, which is where the training script first needs it:
+with MXNet's CUDA wheel, the pip CUDA libraries are loaded before it (`gluon_wgan.cuda.preload`),
+since libmxnet.so cannot find them itself, and a GPU is checked before MXNet loads, so that a
+missing library or driver is one line naming the fix rather than an OSError from `import mxnet`.
+"""
 import re
 
-import mxnet as mx
+from .cuda import GPUProblem, check, gist, preload
 
 _DEVICE = re.compile(r"^(cpu|gpu)(?:\((\s*\d+\s*(?:,\s*\d+\s*)*)?\))?$")
 
@@ -12,19 +18,44 @@ def parse_ctx(text):
     Raises
     ------
     ValueError
-        For text that names no device, and for a GPU when MXNet was built without CUDA (the CPU wheel
-        `mxnet`) or sees fewer GPUs than asked for.
+        For text that names no device or a device id twice, for a GPU that cannot run (one line
+        naming the fix: the CPU wheel, no driver, a missing library, no such device, no kernels
+        for it; see `gluon_wgan.cuda.check`), and when MXNet does not load.
     """
-    contexts = []
-    for device, ids in _split_devices(text):
-        for i in ids:
-            contexts.append(mx.gpu(i) if device == "gpu" else mx.cpu(i))
-    if len(set(contexts)) != len(contexts) or len({c.device_id for c in contexts}) != len(contexts):
+    devices = [(device, i) for device, ids in _split_devices(text) for i in ids]
+    if len({i for _, i in devices}) != len(devices):
         # MXNet's optimizers keep their step counts per device id: each id must name one device.
         raise ValueError(f"--ctx {text!r} names a device twice, or a CPU and a GPU with the same id")
-    if any(c.device_type == "gpu" for c in contexts):
-        _check_gpus(max(c.device_id for c in contexts if c.device_type == "gpu") + 1)
-    return contexts
+    gpus = [i for device, i in devices if device == "gpu"]
+    if gpus:
+        _check_gpus(gpus)
+    mx = load_mxnet()
+    return [mx.gpu(i) if device == "gpu" else mx.cpu(i) for device, i in devices]
+
+
+def load_mxnet():
+    """``import mxnet``, after loading the pip CUDA libraries that its CUDA wheel needs.
+
+    Raises
+    ------
+    GPUProblem
+        A ValueError: MXNet does not load (the CUDA wheel on a machine without its libraries or driver).
+    """
+    preload()   # does nothing with the CPU wheel, or once MXNet is loaded
+    try:
+        import mxnet
+    except OSError as err:
+        raise GPUProblem(load_failure(err)) from None
+    return mxnet
+
+
+def load_failure(err):
+    """The one line for `import mxnet`'s OSError `err`: a library of MXNet's CUDA wheel is missing."""
+    if "libcuda.so.1" in str(err):
+        return (f"MXNet does not load ({err}): its CUDA wheel needs the NVIDIA driver even for --ctx cpu; "
+                "install the driver, or for the CPU alone: pip uninstall -y mxnet-cu112, then pip install "
+                "-r requirements.txt")
+    return f"MXNet does not load ({err}): python scripts/check_gpu.py names what is missing and the fix"
 
 
 def _split_devices(text):
@@ -40,10 +71,44 @@ def _split_devices(text):
         yield match.group(1), ids
 
 
-def _check_gpus(needed):
-    if not mx.runtime.Features().is_enabled("CUDA"):
-        raise ValueError("--ctx asks for a GPU but this MXNet was built without CUDA "
-                         "(the CPU wheel `mxnet`); install requirements-gpu.txt (mxnet-cu112)")
-    found = mx.context.num_gpus()
-    if found < needed:
-        raise ValueError(f"--ctx asks for gpu({needed - 1}) but MXNet sees {found} GPU(s)")
+def check_gpus(ids):
+    """Whether MXNet can run on GPUs `ids`: the checks of `gluon_wgan.cuda.check`, then MXNet's own count.
+
+    Checked once per process (the loop parses ``--ctx`` again after the command line did). The
+    numerical check (a small step on the GPU equals the CPU's) is `gluon_wgan.doctor`'s, above
+    this module in the layering.
+
+    Returns
+    -------
+    list of (str, str)
+        What was found, as (subject, finding) lines; one line saying so when `ids` passed before.
+
+    Raises
+    ------
+    GPUProblem
+        One line naming the fix.
+    """
+    ids = sorted(set(ids))
+    if set(ids) <= _CHECKED:
+        return [("GPU", f"gpu({','.join(map(str, ids))}) passed these checks before, in this process")]
+    found = check(ids)
+    mx = load_mxnet()
+    try:
+        count = mx.context.num_gpus()
+    except mx.base.MXNetError as err:    # the CUDA runtime refuses the driver
+        raise GPUProblem(f"MXNet cannot use the NVIDIA driver ({gist(err)}): update the NVIDIA driver") from None
+    if count <= max(ids):
+        raise GPUProblem(f"gpu({max(ids)}) was asked for but MXNet sees {count} GPU(s) (the driver sees more): "
+                         f"use an id below {count}, or check CUDA_VISIBLE_DEVICES")
+    _CHECKED.update(ids)
+    return found + [("devices", f"MXNet sees {count} GPU(s)")]
+
+
+def _check_gpus(ids):
+    try:
+        check_gpus(ids)
+    except ValueError as err:
+        raise ValueError(f"--ctx gpu({','.join(map(str, sorted(set(ids))))}): {err}") from None
+
+
+_CHECKED = set()   # GPU ids that passed `_check_gpus` in this process
