@@ -16,6 +16,12 @@ def main(argv=None):
                                           WorkersDisagree, train)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    import mxnet as mx
+
+    from gluon_wgan.context import parse_ctx
+    problem = gpu_step_problem([c for c in parse_ctx(cfg.ctx) if c.device_type == "gpu"], mx.cpu())
+    if problem:
+        return _error(problem, 2)
     try:
         state = train(cfg, progress=run["progress"], resume=run["resume"],
                       trust_pickled_states=run["trust_pickled_states"])
@@ -34,6 +40,20 @@ def main(argv=None):
     print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "
           f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}")
     return 0
+
+
+def gpu_step_problem(devices, reference):
+    """Before any training on a GPU: does a small penalty step on each of `devices` equal the one on
+    `reference` (the CPU)? The problem as one line, or None. (The other GPU checks ran when --ctx was
+    parsed.)"""
+    from gluon_wgan.cuda import GPUProblem
+    from gluon_wgan.doctor import check_step
+    for device in devices:
+        try:
+            check_step(device, reference)
+        except GPUProblem as err:
+            return str(err)
+    return None
 
 
 def _error(message, code):

@@ -130,3 +130,24 @@ def test_both_commands_exit_2_with_one_line_on_the_cpu_wheel(command):
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "error: no GPU support" in out.stderr
     assert out.stdout.startswith("gluon_wgan GPU check: Python")
+
+
+def test_train_wgan_checks_the_gpu_step_before_training(monkeypatch):
+    """train_wgan.py runs the doctor's numerical step on each GPU of --ctx before training; a device
+    that computes wrong stops it with the doctor's one line (here cpu(1) in the GPU's role)."""
+    import importlib.util
+    import os
+    script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "train_wgan.py")
+    spec = importlib.util.spec_from_file_location("train_wgan_for_doctor", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.gpu_step_problem([mx.cpu(1)], mx.cpu(0)) is None
+    assert module.gpu_step_problem([], mx.cpu(0)) is None
+
+    def five_percent_off(ctx, *args):
+        arrays, weights = real(ctx, *args)
+        return ([a * 1.05 for a in arrays] if ctx == mx.cpu(1) else arrays), weights
+    real = doctor._critic_gradients
+    monkeypatch.setattr(doctor, "_critic_gradients", five_percent_off)
+    problem = module.gpu_step_problem([mx.cpu(1)], mx.cpu(0))
+    assert problem.startswith("cpu(1) computes a convolution + gradient penalty step 5.0e-02 away from cpu(0)")
