@@ -38,7 +38,8 @@ def main(argv=None):
         return _error(f"no space left on {err.filename or cfg.outdir}; the last complete checkpoint is kept "
                       "(free some space, then continue with --resume)", 2)
     print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "
-          f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}")
+          f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}: "
+          f"samples/{state.gen_iter:07d}.png beside samples/real.png, loss.png, metrics.jsonl")
     return 0
 
 

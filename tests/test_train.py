@@ -271,3 +271,20 @@ def test_multi_device_resume_is_exact(tiny_cfg, tmp_path, ctx_full, ctx_resumed)
                 np.testing.assert_array_equal(b[key], a[key], err_msg=key)
             else:   # 1 then 3 devices vs 3 throughout: the same within float32 reduction order
                 np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_console_header_and_progress_count(tiny_cfg, caplog):
+    """The header names the folder, objective, schedule and how to resume before training starts; the
+    progress bar's total is the run's critic iterations (3 + 3 + 2 + 2 + 3 + 2 for this schedule)."""
+    from gluon_wgan.training import console
+    cfg = tiny_cfg()
+    assert console.total_critic_iters(cfg) == 15
+    with caplog.at_level("INFO", logger="gluon_wgan.training.loop"):
+        state = train(cfg, progress=False)
+    assert state.critic_iters_total == console.total_critic_iters(cfg)
+    lines = [r.getMessage() for r in caplog.records if r.name == "gluon_wgan.training.loop"]
+    assert lines[0].startswith(f"run folder  {cfg.outdir} (a new run)")
+    assert "WGAN, critic weights clipped to [-0.01, 0.01]" in lines[1]
+    assert lines[4] == ("schedule    6 generator iterations, 2 critic iterations before each, 3 before the "
+                        "first 2, 3 before one in every 4: 15 critic iterations in all")
+    assert lines[-1].endswith(f"--resume --outdir {cfg.outdir}")

@@ -21,6 +21,7 @@ which compute the same values (tests/test_native.py checks both against each oth
 import contextlib
 import functools
 import hashlib
+import logging
 import os
 import platform
 import subprocess
@@ -28,6 +29,7 @@ import tempfile
 import threading
 import warnings
 
+log = logging.getLogger(__name__)
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layer_norm.cc")
 
 
@@ -76,6 +78,8 @@ def _load():
             import mxnet as mx
             path = _library_path(mx)
             if not os.path.exists(path):
+                log.info("compiling the fused layer-norm kernels into %s (once per machine and MXNet, "
+                         "about 20 s)", path)
                 _build(mx, path)
             try:
                 mx.library.load(path, verbose=False)

@@ -19,7 +19,7 @@ from ..data import BatchStream, get_dataset
 from ..distributed import WorkerAgreement, leave_without_barrier
 from ..files import RunFolderError, atomic_write_json, locked_folder
 from ..signals import handling_signals
-from . import checkpoint
+from . import checkpoint, console
 from .build import build_models, build_trainers
 from .methods import METHODS
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
@@ -145,9 +145,10 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
     os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
     if latest:
         truncate_metrics(paths["metrics"], state.gen_iter)
-        log.info("resumed %s at generator iteration %d", latest, state.gen_iter)
     else:
         open(paths["metrics"], "w").close()
+    for line in console.header(cfg, contexts, outdir, state.gen_iter if latest else None):
+        log.info(line)
     atomic_write_json(paths["config"], to_dict(cfg))
     atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore, rank=rank,
                                          num_workers=kvstore.num_workers if kvstore is not None else 1,
@@ -166,8 +167,10 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
         checkpoint.save(paths["checkpoints"], generator, critic, g_trainer, d_trainer, state, to_dict(cfg))
 
     pending = []
-    bar = tqdm(total=cfg.gen_iters, initial=state.gen_iter, disable=not progress, unit="gen_iter",
-               dynamic_ncols=True)
+    # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
+    # generator iterations would read its rate off them and misjudge the rest.
+    bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
+               unit=" critic it", dynamic_ncols=True)
     stopping = False
     with _stop_requests() as stop, stream:   # the stream's worker processes end with the run
         clock = time.time()
@@ -186,7 +189,7 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
             state.gen_iter += 1
             state.batches = stream.position
             state.skipped_records = stream.skipped
-            bar.update(1)
+            bar.update(n_critic)
             # Read once: a signal arriving later in this iteration is acted on after the next one.
             stopping = agreement.stop(stop) if agreement is not None else bool(stop)
             last = state.gen_iter == cfg.gen_iters
@@ -202,7 +205,8 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
                 if due_eval:
                     records[-1].update(evaluate(generator))
                 append_metrics(paths["metrics"], records)
-                bar.set_postfix(loss_d=f"{records[-1]['loss_d']:.4g}", loss_g=f"{records[-1]['loss_g']:.4g}")
+                bar.set_postfix(gen_iter=f"{state.gen_iter}/{cfg.gen_iters}", loss_d=f"{records[-1]['loss_d']:.4g}",
+                                loss_g=f"{records[-1]['loss_g']:.4g}")
             if due_sample:
                 _save_samples(generator, fixed_z, state.gen_iter, paths)
             if due_checkpoint:

@@ -1,0 +1,62 @@
+"""What a run prints: the header before training and the amount of work its progress bar counts."""
+import os
+
+from .schedule import critic_iters
+
+_OBJECTIVES = {
+    "wgan": "WGAN, critic weights clipped to [-{clamp:g}, {clamp:g}] ({clip_when} each critic update)",
+    "wgan-gp": "WGAN-GP, gradient penalty weight {gp_weight:g}",
+    "gan": "GAN (DCGAN's non-saturating loss)",
+    "lsgan": "least-squares GAN",
+}
+
+
+def total_critic_iters(cfg):
+    """Critic iterations of the whole run: what the progress bar counts, since the warm-up and the
+    bursts make some generator iterations 20 times as long as the others."""
+    return sum(critic_iters(i, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters, cfg.burst_every)
+               for i in range(cfg.gen_iters))
+
+
+def header(cfg, contexts, outdir, resumed_at=None):
+    """The lines printed before training: where, what, on which data and devices, how to stop."""
+    objective = _OBJECTIVES[cfg.method].format(clamp=cfg.clamp, clip_when=cfg.clip_when,
+                                               gp_weight=cfg.gp_weight)
+    threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("MXNET_OMP_MAX_THREADS") or "MXNet's default"
+    start = "a new run" if resumed_at is None else f"resuming at generator iteration {resumed_at}"
+    return [
+        f"run folder  {outdir} ({start}); samples every {cfg.sample_every}, checkpoint every "
+        f"{cfg.checkpoint_every} generator iterations",
+        f"objective   {objective}; {cfg.optimizer} at lr {cfg.lr_d:g} (critic) / {cfg.lr_g:g} (generator)",
+        f"models      {_model(cfg.generator, 'generator', cfg.ngf, cfg.gen_norm)}, "
+        f"{_model(cfg.critic, 'critic', cfg.ndf, cfg.critic_norm)}; images {cfg.image_size}x{cfg.image_size}",
+        f"data        {_data(cfg)}, batch {cfg.batch_size}, {cfg.workers} loader worker(s)",
+        f"schedule    {cfg.gen_iters:,} generator iterations, {_schedule(cfg)}: "
+        f"{total_critic_iters(cfg):,} critic iterations in all",
+        f"devices     {', '.join(str(c) for c in contexts)}; {threads} compute thread(s) per process",
+        f"stopping    Ctrl-C or SIGTERM checkpoints, then exits; continue with "
+        f"python scripts/train_wgan.py --resume --outdir {outdir}",
+    ]
+
+
+def _model(kind, role, width, norm):
+    if kind == "mlp":
+        return f"MLP {role}"
+    return f"DCGAN {role} ({'ngf' if role == 'generator' else 'ndf'} {width}, {norm} norm)"
+
+
+def _data(cfg):
+    if cfg.dataset == "shapes":
+        return "embedded shapes"
+    where = f" in {cfg.dataroot}" if cfg.dataroot else ""
+    what = f"LSUN {cfg.lsun_category}" if cfg.dataset == "lsun" else cfg.dataset
+    return f"{what}{where} ({cfg.resize_backend} {cfg.interpolation} resize)"
+
+
+def _schedule(cfg):
+    parts = [f"{cfg.d_iters} critic iterations before each"]
+    if cfg.warmup_iters:
+        parts.append(f"{cfg.burst_d_iters} before the first {cfg.warmup_iters}")
+    if cfg.burst_every:
+        parts.append(f"{cfg.burst_d_iters} before one in every {cfg.burst_every}")
+    return ", ".join(parts)
