@@ -37,6 +37,8 @@ def build_parser():
     parser.add_argument("--dry-run", action="store_true", help="print the resolved options as JSON and exit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     for f in fields(TrainConfig):
+        if f.name == "preset":   # its own flag above, with the presets as choices
+            continue
         meta = dict(f.metadata)
         help_text = f"{meta.pop('help')} (default: {f.default})"
         if f.type in (bool, "bool"):

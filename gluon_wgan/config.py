@@ -72,7 +72,9 @@ class TrainConfig:
     gp_weight: float = opt(10.0, "wgan-gp: lambda, the gradient penalty weight")
 
     # Optimizer.
-    optimizer: str = opt("rmsprop", "optimizer of both networks", choices=("rmsprop", "adam", "sgd"))
+    optimizer: str = opt("rmsprop", "optimizer of both networks; adam adds epsilon as TensorFlow (the "
+                         "WGAN-GP reference), torch-adam as PyTorch", choices=("rmsprop", "adam", "torch-adam",
+                                                                                "sgd"))
     lr_d: float = opt(5e-5, "critic learning rate")
     lr_g: float = opt(5e-5, "generator learning rate")
     rmsprop_eps: float = opt(1e-8, "RMSprop epsilon")
@@ -99,6 +101,8 @@ class TrainConfig:
     eval_samples: int = opt(5000, "generated images, and real images, per FID/IS evaluation")
     inception_weights: str = opt(None, "InceptionV3 .params file for --eval-every (default: gluoncv's "
                                        "pretrained weights, downloaded once)")
+    # Set by --preset (the command line's own flag), recorded so that plots can name the run by it.
+    preset: str = opt(None, "the preset the run started from")
 
     def problems(self):
         """Yield a one-line message, named by its flag, for each invalid option."""
@@ -244,7 +248,7 @@ def resolve(explicit, preset=None):
     if unknown:
         raise ValueError(f"unknown option(s): {', '.join(unknown)}")
     method = chosen.get("method", TrainConfig.method)
-    return TrainConfig(**{**METHOD_DEFAULTS[method], **chosen})
+    return TrainConfig(**{**METHOD_DEFAULTS[method], **chosen, "preset": preset})
 
 
 def to_dict(cfg):

@@ -83,3 +83,14 @@ def test_cli_doc_is_the_help_verbatim():
     with open(os.path.join(ROOT, "docs", "cli.md")) as f:
         doc = f.read()
     assert build_parser().format_help() in doc
+
+
+def test_the_preset_is_recorded_and_names_the_run(capsys, tmp_path):
+    from gluon_wgan.runs import run_label
+    with pytest.raises(SystemExit):
+        parse_config(["--dry-run", "--preset", "quickstart", "--outdir", str(tmp_path)])
+    config = json.loads(capsys.readouterr().out)
+    assert config["preset"] == "quickstart" and run_label(str(tmp_path), config) == "quickstart"
+    with pytest.raises(SystemExit):
+        parse_config(["--dry-run", "--outdir", str(tmp_path)])
+    assert json.loads(capsys.readouterr().out)["preset"] is None
