@@ -23,7 +23,7 @@ def main(argv=None):
     if problem:
         return _error(problem, 2)
     try:
-        state = train(cfg, progress=run["progress"], resume=run["resume"],
+        train(cfg, progress=run["progress"], resume=run["resume"],
                       trust_pickled_states=run["trust_pickled_states"])
     except Interrupted as stop:
         print(f"train_wgan.py: {stop}", file=sys.stderr)
@@ -37,9 +37,6 @@ def main(argv=None):
             raise
         return _error(f"no space left on {err.filename or cfg.outdir}; the last complete checkpoint is kept "
                       "(free some space, then continue with --resume)", 2)
-    print(f"{state.gen_iter} generator iterations, {state.critic_iters_total} critic iterations, "
-          f"{state.seconds:.0f} s, {state.skipped_records} unreadable images skipped; run in {cfg.outdir}: "
-          f"samples/{state.gen_iter:07d}.png beside samples/real.png, loss.png, metrics.jsonl")
     return 0
 
 

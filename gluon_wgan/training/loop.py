@@ -214,6 +214,9 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
     bar.close()
     if stopping and state.gen_iter < cfg.gen_iters:
         raise Interrupted(stop[0] if stop else None, state)
+    log.info("%d generator iterations, %d critic iterations, %.0f s, %d unreadable images skipped; run in "
+             "%s: samples/%07d.png beside samples/real.png, loss.png, metrics.jsonl", state.gen_iter,
+             state.critic_iters_total, state.seconds, state.skipped_records, outdir, state.gen_iter)
     return state
 
 
