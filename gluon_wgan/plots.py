@@ -45,21 +45,33 @@ def loss_curve(records, path, window=1, title=None):
 
     For a non-Wasserstein objective, where there is no estimate, the critic loss itself is drawn.
     """
+    _save(loss_figure(records, window, title), path)
+
+
+def loss_figure(records, window=1, title=None):
+    """The figure of `loss_curve`."""
     plt = _pyplot()
     gen_iters = [r["gen_iter"] for r in records]
     use_w = bool(records) and records[0].get("w_estimate") is not None
     values = [r["w_estimate"] if use_w else r["loss_d"] for r in records]
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     if records:
-        ax.plot(gen_iters, values, color="0.75", linewidth=0.8, label="raw")
+        ax.plot(gen_iters, values, color="0.75" if window > 1 else "C0", linewidth=0.8,
+                label="every generator iteration")
         if window > 1:
             ax.plot(gen_iters, median_filter(values, window), color="C0", label=f"median of {window}")
-            ax.legend(loc="upper right")
+        ax.legend(loc="best")
+    ax.xaxis.set_major_locator(_integer_ticks())   # iterations: no 2.5 on a short run's axis
     ax.set_xlabel("generator iterations")
     ax.set_ylabel("Wasserstein estimate (-loss_d)" if use_w else "critic loss (loss_d)")
     ax.set_title(title or "Critic's estimate over training")
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    return fig
+
+
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+    return MaxNLocator(integer=True)
 
 
 def _pyplot():

@@ -28,3 +28,15 @@ def test_loss_curve_png(tmp_path):
     path = str(tmp_path / "loss.png")
     loss_curve(records, path, window=5)
     assert Image.open(path).format == "PNG"
+
+
+def test_loss_figure_of_a_short_run_has_integer_ticks_and_a_legend():
+    from gluon_wgan.plots import loss_figure
+    records = [dict(gen_iter=i, w_estimate=0.1 * i, loss_d=-0.1 * i) for i in range(4)]
+    for window in (1, 3):
+        fig = loss_figure(records, window=window)
+        ax = fig.axes[0]
+        fig.canvas.draw()
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
+        assert len(ax.get_legend().get_texts()) == (1 if window == 1 else 2)

@@ -34,9 +34,14 @@ def header(cfg, contexts, outdir, resumed_at=None):
         f"schedule    {cfg.gen_iters:,} generator iterations, {_schedule(cfg)}: "
         f"{total_critic_iters(cfg):,} critic iterations in all",
         f"devices     {', '.join(str(c) for c in contexts)}; {threads} compute thread(s) per process",
-        f"stopping    Ctrl-C or SIGTERM checkpoints, then exits; continue with "
-        f"python scripts/train_wgan.py --resume --outdir {outdir}",
+        f"stopping    Ctrl-C or SIGTERM checkpoints, then exits; continue with {_resume_command(cfg)}",
     ]
+
+
+def _resume_command(cfg):
+    if cfg.kvstore == "dist_sync":   # every worker together, from the job's folder
+        return "the same scripts/launch_dist.py command, with --resume after train_wgan.py"
+    return f"python scripts/train_wgan.py --resume --outdir {cfg.outdir}"
 
 
 def _model(kind, role, width, norm):
