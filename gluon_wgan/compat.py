@@ -54,6 +54,20 @@ def mark_grad_fresh(param):
         array._fresh_grad = True
 
 
+def dataset_images(dataset):
+    """All images of one of Gluon's vision datasets (CIFAR-10, MNIST ...) as one NDArray, unlabelled."""
+    return dataset._data
+
+
+def settle_running_statistics():
+    """Wait until every BatchNorm's running statistics hold their last update.
+
+    The backward of a hybridized (static_alloc) block updates them without telling MXNet's engine,
+    so a copy of them is not ordered after that write; only waiting for all pending work is.
+    """
+    mx.nd.waitall()
+
+
 # ----------------------------------------------------------------------- Trainer and Optimizer
 # What of a gluon.Trainer changes while training: the updaters' states (NDArrays, tuples of them or
 # None, per parameter index, one updater per device), the optimizer's update counts per device and

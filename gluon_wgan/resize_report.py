@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .data.folder import list_images
-from .data.lsun import LMDBImages, available_categories, category_path, is_lmdb
+from .data.lsun import LMDBImages, available_categories, category_path, check_data_file, data_file, is_lmdb
 from .data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
 from .files import atomic_write, check_writable_dir
 
@@ -88,6 +88,10 @@ class _Source:
             raise ValueError(f"input {path!r} does not exist")
         self.path = path
         if is_lmdb(path):
+            try:
+                check_data_file(data_file(path))   # before lmdb maps it: a truncated file is a SIGBUS
+            except ValueError as err:
+                raise ValueError(f"input: {err}") from None
             self.kind, self.db = "lmdb", LMDBImages(path, transform=None, limit=limit)
             self.names = None
         elif os.path.isdir(path):
@@ -162,6 +166,7 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
         raise ValueError(f"--size must be a positive integer, got {size!r}")
     if limit is not None and (int(limit) != limit or limit < 1):
         raise ValueError(f"--limit must be a positive integer, got {limit!r}")
+    _check_memory(size)
     images = _Source(source, limit)
     try:
         check_writable_dir(outdir)
@@ -185,6 +190,24 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
     return report
 
 
+def _check_memory(size):
+    """Refuse a `size` whose resized copies of one image alone exceed this machine's memory.
+
+    Without this, Pillow asks for the memory bit by bit until the kernel kills the process, or, under
+    a memory limit, fails with "image has wrong mode".
+    """
+    copies = len(BACKENDS) * len(INTERPOLATIONS)
+    needed = copies * size * size * 3
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):   # not a POSIX system that reports it
+        return
+    if needed > memory:
+        raise ValueError(f"--size {size} is too large: the {copies} resized copies of each image would take "
+                         f"{needed / 2 ** 30:.0f} GiB ({size} x {size} pixels, 3 bytes each), more than this "
+                         f"machine's {memory / 2 ** 30:.0f} GiB of memory")
+
+
 def _measure(images, size, progress):
     """Compare every readable image of `images` (a `_Source`).
 
@@ -201,6 +224,9 @@ def _measure(images, size, progress):
         except BadRecord as err:
             bad.append((name, str(err)))
             continue
+        except MemoryError as err:
+            raise ValueError(f"--size {size}: out of memory resizing {name} ({str(err) or 'MemoryError'}); "
+                             "choose a smaller --size") from None
         image_rows = compare_variants(variants, name)
         rows.extend(image_rows)
         reference.extend(compare_to_reference(variants, name))

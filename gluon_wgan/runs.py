@@ -14,7 +14,7 @@ from typing import List, NamedTuple, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .files import atomic_write, read_jsonl
+from .files import atomic_write
 from .plots import median_filter
 
 _GRID_NAME = re.compile(r"^(\d+)\.png$")
@@ -63,7 +63,8 @@ def load_run(run_dir, label=None):
     Raises
     ------
     ValueError
-        One line naming the folder, when it is not a folder, has no metrics.jsonl, or has no record.
+        One line naming the folder, when it is not a folder, has no metrics.jsonl, or has no record;
+        naming the file when a line is JSON but not a record, or a gen_iter or loss is not a number.
     """
     if not os.path.isdir(run_dir):
         raise ValueError(f"{run_dir}: not a run folder")
@@ -71,21 +72,26 @@ def load_run(run_dir, label=None):
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no metrics.jsonl (is this a run folder?)")
     by_iter = {}
-    for record in read_jsonl(path):
+    for record in _read_records(path):
         if "gen_iter" in record and "loss_d" in record:
-            by_iter[int(record["gen_iter"])] = record
+            if not isinstance(record["gen_iter"], int):
+                raise ValueError(f"{path}: gen_iter {json.dumps(record['gen_iter'])[:40]} is not an integer")
+            by_iter[record["gen_iter"]] = record
     if not by_iter:
         raise ValueError(f"{run_dir}: metrics.jsonl has no records yet")
     gen_iters = np.array(sorted(by_iter))
     records = [by_iter[i] for i in gen_iters]
     estimate = all(r.get("w_estimate", 0.0) is not None for r in records)
-    if estimate:
-        values = [r["w_estimate"] if "w_estimate" in r else -r["loss_d"] for r in records]
-    else:
-        values = [r["loss_d"] for r in records]
+    try:
+        if estimate:
+            values = [r["w_estimate"] if "w_estimate" in r else -r["loss_d"] for r in records]
+        else:
+            values = [r["loss_d"] for r in records]
+        values = np.asarray(values, np.float64)
+    except (TypeError, ValueError) as err:   # a value edited into a string, list, ...
+        raise ValueError(f"{path}: a loss is not a number ({err})") from None
     config = _read_json(os.path.join(run_dir, "config.json"))
-    return Run(run_dir, label or run_label(run_dir, config), gen_iters, np.asarray(values, np.float64),
-               estimate, sample_grids(run_dir))
+    return Run(run_dir, label or run_label(run_dir, config), gen_iters, values, estimate, sample_grids(run_dir))
 
 
 def plot_w_estimates(runs, path, window=101):
@@ -190,12 +196,35 @@ def _read_rgb(path):
         return image.convert("RGB")
 
 
+def _read_records(path):
+    """The records of a metrics.jsonl; a line cut short by a kill is skipped, as `files.read_jsonl` does.
+
+    Raises ValueError naming the file and line for a line that is JSON but not an object: no kill
+    writes that, so the file was edited or is not a metrics log.
+    """
+    records = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                raise ValueError(f"{path}: line {number} holds {json.dumps(record)[:40]}, not a record "
+                                 "(a JSON object such as {\"gen_iter\": 0, \"loss_d\": ...})")
+            records.append(record)
+    return records
+
+
 def _read_json(path):
+    """The object in the JSON file `path`, or {} if it is missing, unreadable or not an object (the
+    label then falls back to the folder name)."""
     try:
         with open(path) as f:
-            return json.load(f)
+            value = json.load(f)
     except (OSError, json.JSONDecodeError):
         return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _pyplot():

@@ -75,12 +75,13 @@ def main(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     from gluon_wgan.context import parse_ctx  # after parsing: --help and bad flags stay quick
-    from gluon_wgan.training.evaluate import default_cache_dir, evaluate_run, load_generator
+    from gluon_wgan.training.evaluate import checkpoint_gen_iter, default_cache_dir, evaluate_run, load_generator
     from gluon_wgan.metrics.inception import InceptionV3Features
 
     try:
         ctx = parse_ctx(args.ctx)[0]
         load_generator(args.run_dir, ctx)  # refuse a bad RUN_DIR before loading InceptionV3
+        checkpoint_gen_iter(args.run_dir)  # and its state.json, whose gen_iter goes into eval.json
         extractor = InceptionV3Features(weights=args.inception_weights, random_init=args.random_inception,
                                         pretrained=not (args.inception_weights or args.random_inception),
                                         seed=args.seed, ctx=ctx, batch_size=args.batch_size, dims=args.dims)

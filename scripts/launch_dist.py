@@ -89,7 +89,10 @@ def main(argv=None):
             print(f"{node.role} {node.rank}: {shlex.join(shown)}")
         return 0
     logging.basicConfig(level=logging.INFO, format="launch_dist.py: %(message)s")
-    return run(nodes, grace=args.grace)
+    try:
+        return run(nodes, grace=args.grace)
+    except ValueError as err:   # a process could not be started
+        parser.error(str(err))
 
 
 if __name__ == "__main__":

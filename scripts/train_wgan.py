@@ -11,6 +11,7 @@ def main(argv=None):
     use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     cfg, run = parse_config(argv)
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
+    from gluon_wgan.data import UnreadableData
     from gluon_wgan.files import RunFolderError, is_disk_full
     from gluon_wgan.training.loop import (EvaluationUnavailable, Interrupted, TrainingDiverged,
                                           WorkersDisagree, train)
@@ -30,7 +31,7 @@ def main(argv=None):
         return stop.exit_code
     except TrainingDiverged as err:
         return _error(err, 1)
-    except (RunFolderError, EvaluationUnavailable, WorkersDisagree) as err:
+    except (RunFolderError, EvaluationUnavailable, WorkersDisagree, UnreadableData) as err:
         return _error(err, 2)
     except OSError as err:
         if not is_disk_full(err):

@@ -153,3 +153,41 @@ def test_leave_kvstore_without_barrier_accepts_a_kvstore_handle():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compat.leave_kvstore_without_barrier(kvstore)
+
+
+def test_settle_running_statistics_orders_copies_after_a_hybridized_backward():
+    """The copies of BatchNorm's running statistics taken after it see the backward's update."""
+    net = nn.HybridSequential()
+    for _ in range(6):
+        net.add(nn.Conv2D(32, 3, padding=1), nn.BatchNorm())
+    net.initialize()
+    net.hybridize(static_alloc=True, static_shape=True)
+    x = nd.random.normal(shape=(16, 32, 32, 32))
+    net(x)
+    nd.waitall()
+    for _ in range(3):
+        with autograd.record():
+            y = net(x)
+        y.backward()
+        compat.settle_running_statistics()
+        copies = {k: p.data().copyto(mx.cpu()) for k, p in compat.named_parameters(net).items() if "running" in k}
+        nd.waitall()
+        for name, copy in copies.items():
+            np.testing.assert_array_equal(copy.asnumpy(), compat.named_parameters(net)[name].data().asnumpy())
+
+
+def test_dataset_images_are_what_indexing_the_dataset_gives():
+    """Gluon's CIFAR10 and MNIST keep their images in the base class's `_data` (its __getitem__)."""
+    from mxnet.gluon.data.dataset import _DownloadedDataset
+
+    class Tiny(_DownloadedDataset):
+        def __init__(self):
+            super().__init__(root=".", transform=None)
+
+        def _get_data(self):
+            self._data = nd.arange(24).reshape((2, 2, 2, 3))
+            self._label = np.array([3, 5])
+
+    images = compat.dataset_images(Tiny())
+    assert images.shape == (2, 2, 2, 3)
+    np.testing.assert_array_equal(images[1].asnumpy(), Tiny()[1][0].asnumpy())

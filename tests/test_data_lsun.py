@@ -144,5 +144,5 @@ def test_missing_category_names_the_flag_and_what_is_there(lsun_root):
 def test_a_folder_that_is_not_lmdb(tmp_path):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "data.mdb").write_bytes(b"not a database")
-    with pytest.raises(ValueError, match="--dataroot .* is not a readable lmdb database"):
+    with pytest.raises(ValueError, match="--dataroot.* is not a readable lmdb database"):
         LMDBImages(str(tmp_path / "x"))

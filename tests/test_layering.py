@@ -12,7 +12,7 @@ ALLOWED = {
     "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": {"compat"},
     "metrics": set(),
     "models": {"models", "native"}, "native": set(),
-    "data": {"data", "files"},
+    "data": {"data", "files", "compat"},
     "plots": {"files"},
     "penalty": {"models", "transposes", "compat"},
     "transposes": {"models", "native", "compat"},

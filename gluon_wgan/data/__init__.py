@@ -9,12 +9,13 @@ import os
 from .folder import CIFAR10, ImageFolder
 from .lsun import LSUN, LMDBImages
 from .shapes import Shapes
-from .stream import BatchStream
+from .stream import BatchStream, UnreadableData, check_readable
 from .transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, ImageTransform
 
 DATASETS = ("shapes", "folder", "lsun", "cifar10")
 
 __all__ = ["DATASETS", "BACKENDS", "INTERPOLATIONS", "FILTERS", "get_dataset", "BatchStream", "BadRecord",
+           "UnreadableData", "check_readable",
            "ImageTransform", "Shapes", "ImageFolder", "LSUN", "LMDBImages", "CIFAR10"]
 
 
@@ -49,7 +50,8 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
     ------
     ValueError
         One line naming the flag: unknown --dataset, --resize-backend or --interpolation; missing or
-        non-existent --dataroot; a folder without images; a missing --lsun-category; CIFAR-10 offline.
+        non-existent --dataroot; a folder without images; a missing --lsun-category; CIFAR-10 offline;
+        `UnreadableData` when the records of a folder or lmdb database are not images (`check_readable`).
     """
     if name not in DATASETS:
         raise ValueError(f"unknown --dataset {name!r}; choose from {', '.join(DATASETS)}")
@@ -64,6 +66,6 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
         raise ValueError(f"--dataset {name} needs --dataroot")
     if not os.path.exists(root):
         raise ValueError(f"--dataroot {root!r} does not exist")
-    if name == "folder":
-        return ImageFolder(root, transform, limit)
-    return LSUN(root, lsun_category, transform, limit)
+    dataset = ImageFolder(root, transform, limit) if name == "folder" else LSUN(root, lsun_category, transform, limit)
+    check_readable(dataset)   # files from outside: refuse data with no image before any work
+    return dataset

@@ -18,9 +18,20 @@ def list_images(root, extensions=EXTENSIONS):
 
     Hidden files and folders (a leading dot, e.g. macOS ``._x.jpg``) are left out. The extension only
     selects candidates; the content decides whether a file is an image (see `transforms.decode`).
+    Symbolic links to folders are followed, but each real folder (device, inode) is read once: a link
+    to the folder itself or to an ancestor would otherwise make the walk endless.
     """
-    found = []
+    found, seen = [], set()
     for folder, subfolders, files in os.walk(root, followlinks=True):
+        try:
+            stat = os.stat(folder)
+        except OSError:   # vanished during the walk
+            subfolders[:] = []
+            continue
+        if (stat.st_dev, stat.st_ino) in seen:
+            subfolders[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         found.extend(os.path.join(folder, f) for f in files
                      if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions)
@@ -86,11 +97,13 @@ class CIFAR10(Dataset):
 
     def __init__(self, root, transform, limit=None):
         from mxnet.gluon.data.vision import CIFAR10 as GluonCIFAR10
+
+        from .. import compat
         kwargs = {} if root is None else {"root": os.path.expanduser(root)}
         printed = io.StringIO()
         try:
             with contextlib.redirect_stdout(printed):  # Gluon prints each download attempt
-                images = GluonCIFAR10(train=True, **kwargs)._data
+                images = compat.dataset_images(GluonCIFAR10(train=True, **kwargs))
         # gluon.utils.download raises requests' errors (OSErrors) offline, RuntimeError on an HTTP status
         # other than 200, and *raises* UserWarning when the downloaded file's SHA-1 does not match.
         except (OSError, RuntimeError, UserWarning) as err:

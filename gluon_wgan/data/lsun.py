@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import struct
 
 import numpy as np
 from mxnet.gluon.data import Dataset
@@ -27,9 +28,81 @@ def is_lmdb(path):
     return os.path.isfile(os.path.join(path, "data.mdb")) or (os.path.isfile(path) and path.endswith(".mdb"))
 
 
+# LMDB's meta page (lmdb.h, mdb.c: MDB_page header, then MDB_meta), 64-bit little-endian, the only
+# layout this machine's lmdb reads: page flags at byte 10, then magic, version, ..., the free DB's
+# md_pad (which holds the page size), the last page number and the transaction id.
+_META_FLAG, _MAGIC, _DATA_VERSION = 0x08, 0xBEEFC0DE, 1
+_META = struct.Struct("<10xH4xIIQQI92xQQ")   # flags, magic, version, address, mapsize, psize, last_pg, txnid
+
+
+def data_file(path):
+    """The data file of the lmdb environment at `path`: ``path/data.mdb``, or `path` itself."""
+    return os.path.join(path, "data.mdb") if os.path.isdir(path) else path
+
+
+def check_data_file(path):
+    """Raise ValueError unless the lmdb data file at `path` is as long as its own header says.
+
+    lmdb maps the file into memory and reads pages where the header puts them; a page past the end
+    of a truncated copy is a SIGBUS that kills the process without a message. So the two meta
+    pages are read first, as lmdb's ``mdb_env_read_header`` reads them (page flag, magic number,
+    version, page size), and the file must reach the last page of the newer one.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file and what is wrong with it.
+    """
+    where = f"the lmdb data file {path!r}"
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            first = f.read(_META.size)
+            metas = [_META.unpack(first)] if len(first) == _META.size else []
+            if metas and _valid_page_size(metas[0][5]):
+                f.seek(metas[0][5])
+                second = f.read(_META.size)
+                if len(second) == _META.size:
+                    metas.append(_META.unpack(second))
+    except OSError as err:
+        raise ValueError(f"{where} cannot be read ({err.strerror or type(err).__name__})") from None
+    if not metas:
+        raise ValueError(f"{where} is not a readable lmdb database ({size} bytes, shorter than an lmdb header)")
+    for i, (flags, magic, version, _, _, psize, _, _) in enumerate(metas):
+        if not flags & _META_FLAG or magic != _MAGIC:
+            raise ValueError(f"{where} is not a readable lmdb database (meta page {i} has no lmdb magic "
+                             "number)")
+        if version != _DATA_VERSION:
+            raise ValueError(f"{where} has lmdb data format version {version}; this lmdb reads "
+                             f"version {_DATA_VERSION}")
+    psize = metas[0][5]
+    if not _valid_page_size(psize):
+        raise ValueError(f"{where} has a damaged header (page size {psize})")
+    if len(metas) < 2:
+        raise ValueError(f"{where} is truncated: {size} bytes, less than its two meta pages "
+                         f"({2 * psize} bytes); copy it again")
+    last_page = max(metas, key=lambda meta: meta[7])[6]   # the newer transaction's, as lmdb picks
+    needed = (last_page + 1) * psize
+    if size < needed:
+        raise ValueError(f"{where} is truncated: {size} bytes, but its header says the database fills "
+                         f"{needed} ({last_page + 1} pages of {psize}); copy it again")
+
+
+def _valid_page_size(psize):
+    return 512 <= psize <= 0x10000 and not psize & (psize - 1)
+
+
 def open_lmdb(path):
-    """Open an lmdb environment read-only, without a lock file or readahead (safe in many processes)."""
+    """Open an lmdb environment read-only, without a lock file or readahead (safe in many processes).
+
+    The data file is checked against its header first (`check_data_file`): lmdb itself would map a
+    truncated file and die of SIGBUS on the first page past its end.
+    """
     import lmdb
+    try:
+        check_data_file(data_file(path))
+    except ValueError as err:
+        raise ValueError(f"--dataroot: {err}") from None
     try:
         return lmdb.open(path, subdir=os.path.isdir(path), readonly=True, lock=False, readahead=False,
                          meminit=False)
@@ -39,8 +112,7 @@ def open_lmdb(path):
 
 def _fingerprint(path, env):
     """Numbers that change when the database does: record count, data file size and mtime."""
-    data = os.path.join(path, "data.mdb") if os.path.isdir(path) else path
-    stat = os.stat(data)
+    stat = os.stat(data_file(path))
     return np.array([_CACHE_VERSION, env.stat()["entries"], stat.st_size, stat.st_mtime_ns], dtype=np.int64)
 
 

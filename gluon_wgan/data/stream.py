@@ -23,6 +23,35 @@ WORKER_CHECK_SECONDS = 2.0  # how often a wait for a batch checks that no worker
 _REPLACE = 0x5EED
 
 
+class UnreadableData(ValueError):
+    """The records of a dataset are not images: `MAX_ATTEMPTS` bad records in a row (--dataroot)."""
+
+
+def check_readable(dataset, attempts=MAX_ATTEMPTS):
+    """Raise `UnreadableData` unless one of the first `attempts` records in a seeded order is an image.
+
+    Reads records in the order of ``epoch_permutation(0, 0, n)`` until one decodes, so a usual
+    dataset costs one read; the order is spread over the whole dataset, so a folder whose first files
+    (by name) are broken is not refused for that. A dataset whose every record is bad fails here,
+    before any work, instead of during the first batch.
+    """
+    n = len(dataset)
+    if n < 1:
+        raise UnreadableData("--dataroot: the dataset holds no records")
+    bad = []
+    for index in epoch_permutation(0, 0, n)[:attempts]:
+        try:
+            dataset[int(index)]
+            return
+        except BadRecord as err:
+            bad.append((_describe(dataset, int(index)), str(err)))
+    first = f"{bad[0][0]}: {bad[0][1]}"
+    if len(bad) == n:
+        raise UnreadableData(f"--dataroot: none of its {n} records is a readable image (e.g. {first})")
+    raise UnreadableData(f"--dataroot: {len(bad)} of its {n} records, drawn at random, are not readable "
+                         f"images (e.g. {first})")
+
+
 def epoch_permutation(seed, epoch, n):
     """The order of the `n` records in `epoch`: a permutation of range(n) seeded by (seed, epoch)."""
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -72,8 +101,8 @@ class _Fetch:
             except BadRecord as err:
                 bad.append((_describe(self.dataset, current), str(err)))
                 current = replacement(self.seed, index, attempt, self.n)
-        raise ValueError(f"--dataroot: {MAX_ATTEMPTS} records in a row could not be decoded as images "
-                         f"(last: {bad[-1][0]}: {bad[-1][1]})")
+        raise UnreadableData(f"--dataroot: {MAX_ATTEMPTS} records in a row could not be decoded as images "
+                             f"(last: {bad[-1][0]}: {bad[-1][1]})")
 
 
 def _describe(dataset, index):
@@ -147,7 +176,7 @@ class BatchStream:
     ------
     ValueError
         For an empty dataset or a bad batch size, worker count, seed or start (named by flag);
-        while iterating, if `MAX_ATTEMPTS` records in a row are bad.
+        while iterating, `UnreadableData` (a ValueError) if `MAX_ATTEMPTS` records in a row are bad.
     """
 
     def __init__(self, dataset, batch_size=64, seed=0, workers=0, start=0, skipped=0):

@@ -175,13 +175,20 @@ def resize(image, height, width, backend="pillow", interpolation="bicubic"):
     ------
     ValueError
         For an unknown backend or interpolation name.
+    MemoryError
+        If the output does not fit in memory.
     """
     check_resize_options(backend, interpolation)
     code = FILTERS[backend][interpolation].code
     if backend == "pillow":
         if not isinstance(image, Image.Image):
             image = Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8))
-        return np.asarray(image.resize((width, height), resample=code))
+        try:
+            return np.asarray(image.resize((width, height), resample=code))
+        except ValueError as err:
+            if "wrong mode" in str(err):   # what Pillow's resize says when it cannot allocate the output
+                raise MemoryError(f"no memory for a {width} x {height} image") from None
+            raise
     array = np.ascontiguousarray(np.asarray(image), dtype=np.uint8)
     if backend == "opencv":
         import cv2  # lazy: only this backend needs it

@@ -36,6 +36,7 @@ class CheckpointError(RunFolderError):
 
 def save(checkpoint_dir, generator, critic, g_trainer, d_trainer, state, config):
     """Write a complete checkpoint to ``checkpoint_dir/latest`` atomically; return that path."""
+    compat.settle_running_statistics()
     os.makedirs(checkpoint_dir, exist_ok=True)
     build = make_temp_dir(checkpoint_dir, ".build-")
     try:

@@ -198,7 +198,8 @@ def load_generator(run_dir, ctx=None):
     Raises
     ------
     ValueError
-        When `run_dir` does not exist or holds no checkpoint.
+        When `run_dir` does not exist or holds no checkpoint, or its config or generator weights
+        are damaged or do not fit each other (one line naming the file).
     """
     if not os.path.isdir(run_dir):
         raise ValueError(f"run folder {run_dir!r} does not exist")
@@ -213,14 +214,41 @@ def load_generator(run_dir, ctx=None):
     try:
         with open(config_path) as f:
             config = json.load(f)
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON {type(config).__name__}, not an object of options")
         generator = build_generator(from_dict(config))
-    except (OSError, ValueError, KeyError) as err:  # json's JSONDecodeError is a ValueError
+    except (OSError, ValueError, KeyError, TypeError) as err:  # json's JSONDecodeError is a ValueError
         raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
                          f"({type(err).__name__}: {err})") from None
     ctx = ctx or mx.cpu()
-    generator.load_parameters(params, ctx=ctx)
+    try:
+        generator.load_parameters(params, ctx=ctx)
+    except (mx.base.MXNetError, AssertionError, ValueError) as err:   # truncated, not .params, other shapes
+        reason = next((line for line in str(err).splitlines() if "Check failed" in line or "Error" in line),
+                      str(err).splitlines()[0] if str(err) else type(err).__name__).strip()
+        raise ValueError(f"run folder {run_dir!r}: {params} is damaged or does not fit the generator of "
+                         f"{config_path} ({reason[:200]})") from None
     generator.hybridize()
     return generator, config
+
+
+def checkpoint_gen_iter(run_dir):
+    """The generator iteration of `run_dir`'s latest checkpoint (its state.json), or None without one.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when state.json is not JSON or has no gen_iter.
+    """
+    path = os.path.join(run_dir, "checkpoints", "latest", "state.json")
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path) as f:
+            return int(json.load(f)["gen_iter"])
+    except (OSError, ValueError, KeyError, TypeError) as err:   # damaged or edited by hand
+        raise ValueError(f"run folder {run_dir!r}: cannot read gen_iter from {path} "
+                         f"({type(err).__name__}: {err})") from None
 
 
 def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir=None, batch_size=64,
@@ -251,6 +279,7 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
     """
     start = time.time()
     generator, config = load_generator(run_dir, extractor.ctx)
+    gen_iter = checkpoint_gen_iter(run_dir)
     real = real_statistics(extractor, config["dataset"], root=config.get("dataroot"),
                            image_size=config["image_size"], resize_backend=config.get("resize_backend", "pillow"),
                            interpolation=config.get("interpolation", "bicubic"),
@@ -258,11 +287,6 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
                            n_images=n_real or n_samples, cache_dir=cache_dir, seed=seed, splits=splits)
     result = evaluate_generator(generator, real, extractor, n_samples=n_samples, batch_size=batch_size,
                                 ctx=extractor.ctx, seed=seed, splits=splits, fid_method=fid_method)
-    state_path = os.path.join(run_dir, "checkpoints", "latest", "state.json")
-    gen_iter = None
-    if os.path.isfile(state_path):
-        with open(state_path) as f:
-            gen_iter = json.load(f).get("gen_iter")
     result.update(real_n=real["n"], real_is_mean=real["is_mean"], real_is_std=real["is_std"],
                   real_cached=real["cached"], real_cache_file=real["path"], gen_iter=gen_iter,
                   inception_weights=extractor.identity, dims=extractor.dims, fid_method=fid_method,
