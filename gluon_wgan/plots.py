@@ -91,10 +91,10 @@ def _save(fig, path):
 
 # Toy experiments of the WGAN-GP paper (Gulrajani et al. 2017, Figure 1); see gluon_wgan.training.toy.
 
-def _save_palette(fig, path):
+def _save_palette(fig, path, suptitle=False):
     """`_save`, with the PNG reduced to a 256-colour palette: contour plots shrink about 3x."""
     buffer = io.BytesIO()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.93) if suptitle else None)   # room above the panels' titles
     fig.savefig(buffer, format="png")
     _pyplot().close(fig)
     buffer.seek(0)
@@ -108,8 +108,7 @@ def _scatter_lim(ax, lim):
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
+    ax.tick_params(labelsize=7)
 
 
 def toy_samples_and_critic(real, fake, xs, ys, values, path, title=None, lim=None):
@@ -128,7 +127,7 @@ def toy_samples_and_critic(real, fake, xs, ys, values, path, title=None, lim=Non
     plt = _pyplot()
     real, fake, values = np.asarray(real), np.asarray(fake), np.asarray(values)
     lim = lim or float(max(abs(xs[0]), abs(xs[-1])))
-    fig, axes = plt.subplots(1, 3, figsize=(12, 4.3), dpi=80)
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4.7), dpi=80)
     axes[0].scatter(real[:, 0], real[:, 1], s=2, c="C1")
     axes[0].set_title("real samples")
     axes[1].scatter(fake[:, 0], fake[:, 1], s=2, c="C2")
@@ -142,7 +141,7 @@ def toy_samples_and_critic(real, fake, xs, ys, values, path, title=None, lim=Non
         _scatter_lim(ax, lim)
     if title:
         fig.suptitle(title)
-    _save_palette(fig, path)
+    _save_palette(fig, path, suptitle=bool(title))
 
 
 def w1_curve(curve, path, floor=None, title=None):
