@@ -37,7 +37,7 @@ NOTES = {("pillow", "bicubic"): "this project's default (--interpolation bicubic
          ("mxnet", "bilinear"): "Gluon transforms.Resize default (interp=1)"}
 FIGURE_KEY = ("pillow", "opencv", "bicubic")  # figures show the image where this pair differs most
 
-Report = namedtuple("Report", "rows summary reference gluoncv images skipped figure_image paths")
+Report = namedtuple("Report", "rows summary reference gluoncv images skipped figure_image paths converted")
 Report.__doc__ = """What `run` measured: CSV rows, per-comparison summaries, every variant against the
 reference pipeline and the GluonCV comparison (rows per image), the number of images compared, the
 unreadable records skipped, the image shown in the figures, and the files written."""
@@ -172,7 +172,7 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
         check_writable_dir(outdir)
     except ValueError as err:
         raise ValueError(f"--outdir: {err}") from None
-    rows, reference, gluoncv, bad, figure_index = _measure(images, size, progress)
+    rows, reference, gluoncv, bad, figure_index, converted = _measure(images, size, progress)
     if not rows:
         reason = f" ({bad[0][1]})" if len(bad) == 1 else ""
         raise ValueError(f"input {source!r}: none of its {len(images)} records is a readable image{reason}")
@@ -184,7 +184,7 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
     _save_figure(crops_figure(figure_image, variants, images.name(figure_index)), paths["crops"])
     summary = summarise(rows)
     report = Report(rows, summary, reference, gluoncv, len(rows) // (len(INTERPOLATIONS) * len(PAIRS)), bad,
-                    images.name(figure_index), paths)
+                    images.name(figure_index), paths, converted)
     atomic_write(paths["csv"], to_csv(rows))
     atomic_write(paths["md"], to_markdown(report, source, size))
     return report
@@ -212,21 +212,24 @@ def _measure(images, size, progress):
     """Compare every readable image of `images` (a `_Source`).
 
     Returns (pair rows, reference rows, GluonCV rows, [(name, reason) of unreadable records], index of
-    the image where `FIGURE_KEY` differs most).
+    the image where `FIGURE_KEY` differs most, [(name, original mode) of images converted to RGB]).
     """
-    rows, reference, gluoncv, bad = [], [], [], []
+    rows, reference, gluoncv, bad, converted = [], [], [], [], []
     worst = (-1.0, None)
     indices = range(len(images))
     for index in (progress(indices, total=len(images)) if progress else indices):
         name = images.name(index)
         try:
-            variants = resize_variants(images.load(index), size)
+            image = images.load(index)
+            variants = resize_variants(image, size)
         except BadRecord as err:
             bad.append((name, str(err)))
             continue
         except MemoryError as err:
             raise ValueError(f"--size {size}: out of memory resizing {name} ({str(err) or 'MemoryError'}); "
                              "choose a smaller --size") from None
+        if "converted_from" in image.info:
+            converted.append((name, image.info["converted_from"]))
         image_rows = compare_variants(variants, name)
         rows.extend(image_rows)
         reference.extend(compare_to_reference(variants, name))
@@ -234,7 +237,7 @@ def _measure(images, size, progress):
         key = next(r["mean_abs"] for r in image_rows
                    if (r["backend_a"], r["backend_b"], r["interpolation"]) == FIGURE_KEY)
         worst = max(worst, (key, index), key=lambda t: t[0])
-    return rows, reference, gluoncv, bad, worst[1]
+    return rows, reference, gluoncv, bad, worst[1], converted
 
 
 def to_csv(rows):
@@ -306,6 +309,14 @@ def to_markdown(report, source, size):
         "![Absolute differences, largest channel, per pair and filter](heatmap.png)", "",
         "![Central crops of each backend's output, enlarged without smoothing](crops.png)", "",
     ]
+    if report.converted:
+        lines += ["## Images converted to RGB before resizing", "",
+                  "Transparent images are composited on white (the alpha channel itself is not compared); "
+                  "grayscale is copied to three channels.", ""]
+        lines += [f"- `{name}`: {mode}" for name, mode in report.converted[:50]]
+        if len(report.converted) > 50:
+            lines.append(f"- ... and {len(report.converted) - 50} more")
+        lines.append("")
     if report.skipped:
         lines += ["## Unreadable records skipped", ""]
         lines += [f"- `{name}`: {reason}" for name, reason in report.skipped[:50]]

@@ -47,6 +47,7 @@ def main(argv=None):
         print(f"Pillow vs OpenCV {name}: max_abs median {s['max_abs_median']:g}, "
               f"mean_abs median {s['mean_abs_median']:.3f}")
     skipped = f", {len(report.skipped)} unreadable skipped" if report.skipped else ""
+    skipped += f", {len(report.converted)} converted to RGB first (listed in the report)" if report.converted else ""
     print(f"{report.images} image(s) compared{skipped}; wrote {report.paths['md']}, {report.paths['csv']}, "
           f"{report.paths['heatmap']}, {report.paths['crops']}")
     return 0

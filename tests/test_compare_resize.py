@@ -85,3 +85,19 @@ def test_more_bad_input_in_process(argv, message, images, tmp_path, capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("compare_resize.py: error: ") and message in lines[0]
     assert not os.path.exists(tmp_path / "o")
+
+
+def test_a_transparent_image_is_named_in_the_report(tmp_path, capsys):
+    """matplotlib's RGBA logo beside an RGB image: the report says which was composited on white."""
+    import matplotlib.cbook
+    root = tmp_path / "mixed"
+    root.mkdir()
+    logo = Image.open(matplotlib.cbook.get_sample_data("logo2.png", asfileobj=False))
+    assert logo.mode == "RGBA"
+    logo.save(root / "logo.png")
+    Image.fromarray(np.zeros((40, 48, 3), dtype=np.uint8)).save(root / "plain.png")
+    assert load_script().main([str(root), "--size", "16", "--no-progress", "--outdir", str(tmp_path / "o")]) == 0
+    assert "1 converted to RGB first" in capsys.readouterr().out
+    report = (tmp_path / "o" / "report.md").read_text()
+    assert "## Images converted to RGB before resizing" in report and "- `logo.png`: RGBA" in report
+    assert "plain.png`:" not in report

@@ -129,16 +129,27 @@ def to_rgb(image):
     """
     if image.mode == "RGB":
         return image
+    rgb = _converted_to_rgb(image)
+    rgb.info["converted_from"] = image.mode   # for reports that must say what the original was
+    return rgb
+
+
+def _converted_to_rgb(image):
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         values = np.asarray(image, dtype=np.float64)
         if image.mode != "F" and values.max(initial=0) > 255:
             values = values / 257.0  # 65535 -> 255
         return Image.fromarray(np.clip(np.rint(values), 0, 255).astype(np.uint8), "L").convert("RGB")
-    if (image.mode == "P" and "transparency" in image.info) or image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if has_alpha(image):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, ALPHA_BACKGROUND + (255,))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def has_alpha(image):
+    """Whether a Pillow image has transparency (an alpha channel, or a palette's transparent colour)."""
+    return (image.mode == "P" and "transparency" in image.info) or image.mode in ("RGBA", "LA", "PA", "RGBa", "La")
 
 
 def resized_shape(height, width, size):
