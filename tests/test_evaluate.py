@@ -106,7 +106,7 @@ def test_evaluate_generator_as_the_training_loop_calls_it(trained_run, extractor
     expected_draw = mx.nd.random.uniform(shape=(3,)).asnumpy()
     mx.random.seed(11)
     result = evaluate_generator(generator, real, extractor, n_samples=6, batch_size=4, fid_method="eigh")
-    assert set(result) == {"fid", "is_mean", "is_std", "n"} and result["n"] == 6
+    assert set(result) == {"fid", "is_mean", "is_std", "n", "fid_method"} and result["n"] == 6
     np.testing.assert_array_equal(mx.nd.random.uniform(shape=(3,)).asnumpy(), expected_draw)
     for k, v in generator.collect_params().items():
         np.testing.assert_array_equal(v.data().asnumpy(), before[k], err_msg=k)
@@ -158,3 +158,25 @@ def test_help_documents_every_option(capsys):
                  "--cache-dir", "--no-cache", "--batch-size", "--seed", "--splits", "--fid-method", "--dims",
                  "--quiet", "meaningless", "docs/metrics.md"):
         assert flag in out, flag
+
+
+def test_a_short_run_falls_back_to_the_exact_fid_and_says_so(trained_run, tmp_path, capsys, caplog, monkeypatch):
+    """When sqrtm has no real root (what few samples in many dimensions give, depending on the BLAS:
+    here a stand-in refuses as sqrtm does), the FID comes from 'eigh', eval.json records it, and a
+    warning says why."""
+    from gluon_wgan.training import evaluate as evaluation
+    exact = evaluation.frechet_distance
+
+    def sqrtm_refuses(*args, method="sqrtm"):
+        if method == "sqrtm":
+            raise ValueError("FID: the matrix square root has an imaginary component of 0.5; use more samples "
+                             "or method 'eigh'")
+        return exact(*args, method=method)
+    monkeypatch.setattr(evaluation, "frechet_distance", sqrtm_refuses)
+    argv = [trained_run, *[a for a in FAST if a not in ("--fid-method", "eigh")], "--cache-dir", str(tmp_path)]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    result = json.load(open(os.path.join(trained_run, "eval.json")))
+    assert result["fid_method"] == "eigh" and np.isfinite(result["fid"])
+    assert any("imaginary component" in r.getMessage() and "'eigh' instead" in r.getMessage()
+               for r in caplog.records)

@@ -164,12 +164,14 @@ def evaluate_generator(generator, real_stats, extractor, n_samples=N_SAMPLES, ba
     splits : int, default 10
         Inception Score splits (capped at `n_samples`).
     fid_method : {'sqrtm', 'eigh'}, default 'sqrtm'
-        See `frechet_distance`.
+        See `frechet_distance`. When 'sqrtm' cannot give a real root (fewer samples than feature
+        dimensions leave the covariances singular), the exact 'eigh' is used, with a warning.
 
     Returns
     -------
     dict
-        ``fid``, ``is_mean``, ``is_std`` and ``n`` (plain Python numbers, JSON-ready).
+        ``fid``, ``is_mean``, ``is_std``, ``n`` (plain Python numbers, JSON-ready) and the
+        ``fid_method`` that computed the FID.
     """
     if int(n_samples) < 2:
         raise ValueError(f"--n-samples must be at least 2, got {n_samples}")
@@ -188,8 +190,15 @@ def evaluate_generator(generator, real_stats, extractor, n_samples=N_SAMPLES, ba
         done += b
     mu, sigma = stats.result()
     is_mean, is_std = inception_score(np.concatenate(probs), min(splits, done))
-    fid = frechet_distance(mu, sigma, real_stats["mu"], real_stats["sigma"], method=fid_method)
-    return dict(fid=fid, is_mean=is_mean, is_std=is_std, n=done)
+    try:
+        fid = frechet_distance(mu, sigma, real_stats["mu"], real_stats["sigma"], method=fid_method)
+    except ValueError as err:   # sqrtm's root of a singular product: fewer samples than dimensions
+        if fid_method == "eigh":
+            raise
+        log.warning("%s; computed with the exact method 'eigh' instead", err)
+        fid_method = "eigh"
+        fid = frechet_distance(mu, sigma, real_stats["mu"], real_stats["sigma"], method=fid_method)
+    return dict(fid=fid, is_mean=is_mean, is_std=is_std, n=done, fid_method=fid_method)
 
 
 def load_generator(run_dir, ctx=None):
@@ -289,7 +298,7 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
                                 ctx=extractor.ctx, seed=seed, splits=splits, fid_method=fid_method)
     result.update(real_n=real["n"], real_is_mean=real["is_mean"], real_is_std=real["is_std"],
                   real_cached=real["cached"], real_cache_file=real["path"], gen_iter=gen_iter,
-                  inception_weights=extractor.identity, dims=extractor.dims, fid_method=fid_method,
+                  inception_weights=extractor.identity, dims=extractor.dims,
                   seed=seed, splits=splits, seconds=round(time.time() - start, 3))
     if random_inception:
         result["warning"] = "random InceptionV3 weights (testing only): these numbers are meaningless"
