@@ -18,7 +18,8 @@ formula; the code is as written here). PyTorch divides by ``sqrt(v / (1 - beta2*
 eps, in PyTorch's terms, is ``eps / sqrt(1 - beta2**t)``: 31.6 eps at step 1 with beta2 = 0.999, 3.2 eps
 with beta2 = 0.9, tending to eps. MXNet's form is TensorFlow's ("epsilon hat"), which is what the
 WGAN-GP reference code (TensorFlow) used, so `make_optimizer("adam", ...)` returns MXNet's `Adam`;
-`TorchAdam` is PyTorch's form for comparisons with PyTorch ports.
+`make_optimizer("torch-adam", ...)` returns `TorchAdam`, PyTorch's form, for following PyTorch ports
+(tests/test_lockstep_wgan_gp.py steps it against `torch.optim.Adam`).
 """
 import math
 
@@ -26,7 +27,7 @@ import mxnet as mx
 
 from . import compat
 
-OPTIMIZERS = ("rmsprop", "adam", "sgd")
+OPTIMIZERS = ("rmsprop", "adam", "torch-adam", "sgd")
 RMSPROP_EPS_MODES = ("torch", "mxnet")
 
 
@@ -149,7 +150,8 @@ def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsp
     ----------
     name : str
         One of `OPTIMIZERS`: ``'rmsprop'`` (WGAN, Arjovsky et al. 2017, Algorithm 1), ``'adam'`` (WGAN-GP,
-        Gulrajani et al. 2017, Algorithm 1) or ``'sgd'`` (no momentum).
+        Gulrajani et al. 2017, Algorithm 1, with the TensorFlow reference's epsilon), ``'torch-adam'``
+        (the same with PyTorch's epsilon, `TorchAdam`) or ``'sgd'`` (no momentum).
     lr : float
         Learning rate, > 0.
     rmsprop_eps : float, default 1e-8
@@ -164,7 +166,8 @@ def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsp
     beta1, beta2 : float, default 0.5, 0.999
         Adam's moment decays, in [0, 1) (the WGAN-GP paper uses 0 and 0.9).
     adam_eps : float, default 1e-8
-        Adam's epsilon, >= 0, in MXNet's (TensorFlow's) convention: see the module docstring.
+        Adam's epsilon, >= 0: in MXNet's (TensorFlow's) convention for ``'adam'``, in PyTorch's for
+        ``'torch-adam'`` (see the module docstring).
     wd : float, default 0
         L2 weight decay, >= 0.
 
@@ -203,4 +206,6 @@ def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsp
                                     centered=False, wd=wd)
     if name == "adam":
         return mx.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=adam_eps, wd=wd)
+    if name == "torch-adam":
+        return TorchAdam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=adam_eps, wd=wd)
     return mx.optimizer.SGD(learning_rate=lr, momentum=0.0, wd=wd)

@@ -213,7 +213,10 @@ def test_torch_rmsprop_refuses_bad_arguments():
 
 def test_make_optimizer_classes():
     kinds = {name: type(make_optimizer(name, 1e-3)) for name in OPTIMIZERS}
-    assert kinds == {"rmsprop": TorchRMSProp, "adam": mx.optimizer.Adam, "sgd": mx.optimizer.SGD}
+    assert kinds == {"rmsprop": TorchRMSProp, "adam": mx.optimizer.Adam, "torch-adam": TorchAdam,
+                     "sgd": mx.optimizer.SGD}
+    torch_adam = make_optimizer("torch-adam", 1e-3, beta1=0.0, beta2=0.9, adam_eps=1e-6)
+    assert (torch_adam.beta1, torch_adam.beta2, torch_adam.epsilon) == (0.0, 0.9, 1e-6)
     mxnet = make_optimizer("rmsprop", 1e-3, rmsprop_eps=1e-6, rmsprop_eps_mode="mxnet")
     assert type(mxnet) is mx.optimizer.RMSProp and not mxnet.centered and mxnet.epsilon == 1e-6
 

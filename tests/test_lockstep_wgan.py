@@ -1,0 +1,346 @@
+"""Lockstep with the official WGAN code (martinarjovsky/WassersteinGAN: main.py, models/dcgan.py).
+
+`Official` below is this project's PyTorch transcription of that training loop, written from its
+source: per critic iteration the critic's weights are clamped *before* the update, the real and the
+fake batch go through the critic in separate passes (BatchNorm in train mode, batch statistics of
+each), the critic's output is its batch mean, and both networks use PyTorch's RMSprop; the number of
+critic iterations follows its Diters rule (the burst sizes are arguments here so that the test
+stays small). The package's side is `critic_step` and `generator_step` composed as
+`training/loop.py` composes them, on networks and optimizers built from a TrainConfig by
+`training/build.py`. Both sides start from the same weights and read the same real batches and
+noise.
+
+The official critic minimizes errD_real - errD_fake, the package's critic mean D(fake) - mean
+D(real): the same objective for a critic whose last layer has the opposite sign. The reference's
+last layer therefore starts negated; every update then keeps it the negative of the package's
+(RMSprop and the clamp are odd functions), and the two runs log the same loss values.
+
+Each comparison is per array, on the array's own scale: |ours - theirs| <= tol * max|theirs|.
+"""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import mxnet as mx  # noqa: E402
+
+from gluon_wgan.config import resolve  # noqa: E402
+from gluon_wgan.training.build import build_models, build_trainers  # noqa: E402
+from gluon_wgan.training.methods import METHODS  # noqa: E402
+from gluon_wgan.training.schedule import critic_iters  # noqa: E402
+from gluon_wgan.training.steps import critic_step, generator_step  # noqa: E402
+
+# Single steps, per array on its own scale; float64 is bounded by MXNet's LeakyReLU, whose float64
+# forward rounds to float32 for negative inputs (docs/examples/leaky_relu_float64.py).
+TOL = {"float32": 2e-6, "float64": 3e-7}
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def c_float(value):
+    """`value` as MXNet's operators see it: their scalar parameters (LeakyReLU's slope, clip's bounds,
+    the optimizers' lr, alpha and eps) are C floats, whatever the arrays' dtype. The reference uses
+    these values, so that float64 compares the algorithms rather than the constants' rounding
+    (RMSprop's 1 - alpha alone differs by 1e-6 between 0.99 and float32(0.99))."""
+    return float(np.float32(value))
+
+
+SLOPE = c_float(0.2)
+TRAJECTORY_GEN_ITERS = 30
+# What the comparison must catch: the order of clamp and update, and MXNet's RMSprop epsilon
+# (inside the square root).
+CONTROLS = {"clip-after-the-step": dict(clip_when="after"), "mxnet-rmsprop-eps": dict(rmsprop_eps_mode="mxnet")}
+
+
+def tiny_config(**overrides):
+    """The WGAN defaults (RMSprop 5e-5, clamp 0.01, clip before) at 16x16 with 8 filters, and bursts
+    of 10 critic iterations for the first 2 generator iterations and every 8th."""
+    options = dict(method="wgan", image_size=16, nz=8, ngf=8, ndf=8, batch_size=8, d_iters=5,
+                   warmup_iters=2, burst_d_iters=10, burst_every=8, seed=7)
+    return resolve({**options, **overrides})
+
+
+class Feed:
+    """The real batches, critic noise and generator noise of a run, by index; values representable in
+    float32, so the float32 and float64 runs read the same numbers."""
+
+    def __init__(self, cfg, seed=11):
+        self.cfg, self.seed = cfg, seed
+
+    def _draw(self, kind, index, shape, uniform):
+        rng = np.random.default_rng((self.seed, kind, index))
+        values = rng.uniform(-1, 1, shape) if uniform else rng.standard_normal(shape)
+        return values.astype(np.float32).astype(np.float64)
+
+    def real(self, k):
+        size = self.cfg.image_size
+        return self._draw(0, k, (self.cfg.batch_size, 3, size, size), uniform=True)
+
+    def critic_noise(self, k):
+        return self._draw(1, k, (self.cfg.batch_size, self.cfg.nz), uniform=False)
+
+    def generator_noise(self, t):
+        return self._draw(2, t, (self.cfg.batch_size, self.cfg.nz), uniform=False)
+
+
+def trainable(net):
+    return [p for p in net.collect_params().values() if p.grad_req != "null"]
+
+
+class Package:
+    """The package's networks and trainers for `cfg`, in `dtype`, stepped as training/loop.py does."""
+
+    def __init__(self, cfg, dtype):
+        self.cfg, self.dtype, self.method = cfg, dtype, METHODS[cfg.method]
+        mx.random.seed(cfg.seed)
+        self.generator, self.critic = build_models(cfg, mx.cpu())
+        for net in (self.generator, self.critic):
+            net.cast(dtype)
+        self.g_trainer, self.d_trainer = build_trainers(cfg, self.generator, self.critic)
+
+    def _nd(self, values):
+        return mx.nd.array(values, dtype=self.dtype)
+
+    def critic_update(self, real, z):
+        out = critic_step(self.critic, self.generator, self.d_trainer, self._nd(real), self._nd(z), self.method,
+                          clamp=self.cfg.clamp, clip_when=self.cfg.clip_when, gp_weight=self.cfg.gp_weight)
+        return float(out["loss_d"].asscalar())
+
+    def generator_update(self, z):
+        return float(generator_step(self.generator, self.critic, self.g_trainer, self._nd(z),
+                                    self.method)["loss_g"].asscalar())
+
+    def critic_iters(self, gen_iter):
+        cfg = self.cfg
+        return critic_iters(gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters, cfg.burst_every)
+
+    def statistics(self):
+        """{name: float64 array}: BatchNorm's running means and variances, generator then critic."""
+        return {f"{prefix}{i}": p.data().asnumpy().astype(np.float64)
+                for prefix, net in (("G", self.generator), ("D", self.critic))
+                for i, p in enumerate(q for q in net.collect_params().values() if q.grad_req == "null")}
+
+    def arrays(self, grads=False):
+        """{name: float64 array}: the trainable weights (or their gradients), generator then critic."""
+        out = {}
+        for prefix, net in (("G", self.generator), ("D", self.critic)):
+            for i, p in enumerate(trainable(net)):
+                out[f"{prefix}{i}"] = (p.grad() if grads else p.data()).asnumpy().astype(np.float64)
+        return out
+
+
+def official_critic(image_size, nc, ndf):
+    """models/dcgan.py's DCGAN_D without extra layers, as a module returning one score per sample."""
+    nn = torch.nn
+    layers = [nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(SLOPE)]
+    size, width = image_size // 2, ndf
+    while size > 4:
+        layers += [nn.Conv2d(width, 2 * width, 4, 2, 1, bias=False), nn.BatchNorm2d(2 * width),
+                   nn.LeakyReLU(SLOPE)]
+        size, width = size // 2, 2 * width
+    return nn.Sequential(*layers, nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+
+
+def official_generator(image_size, nz, nc, ngf):
+    """models/dcgan.py's DCGAN_G without extra layers: the width at 4x4 doubles ngf/2 once per doubling
+    of the size."""
+    nn = torch.nn
+    width, size = ngf // 2, 4
+    while size != image_size:
+        width, size = 2 * width, 2 * size
+    layers = [nn.ConvTranspose2d(nz, width, 4, 1, 0, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+    size = 4
+    while size < image_size // 2:
+        layers += [nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(width // 2),
+                   nn.ReLU()]
+        width, size = width // 2, 2 * size
+    return nn.Sequential(*layers, nn.ConvTranspose2d(width, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+
+class Official:
+    """The official main.py loop in PyTorch, started from `package`'s initial weights."""
+
+    def __init__(self, package, dtype, cfg):
+        self.cfg, self.dtype = cfg, TORCH_DTYPES[dtype]
+        self.G = official_generator(cfg.image_size, cfg.nz, 3, cfg.ngf).to(self.dtype)
+        self.D = official_critic(cfg.image_size, 3, cfg.ndf).to(self.dtype)
+        self.names = {}
+        weights = package.arrays()
+        for prefix, net in (("G", self.G), ("D", self.D)):
+            params = list(net.parameters())
+            assert len(params) == sum(name.startswith(prefix) for name in weights)
+            for i, p in enumerate(params):
+                name = f"{prefix}{i}"
+                assert tuple(p.shape) == weights[name].shape, name
+                with torch.no_grad():
+                    p.copy_(torch.from_numpy(weights[name] * self.sign(name)))
+        # main.py: RMSprop with PyTorch's defaults but the learning rate (alpha 0.99, eps 1e-8).
+        self.opt_d, self.opt_g = (torch.optim.RMSprop(net.parameters(), lr=c_float(lr), alpha=c_float(0.99),
+                                                      eps=c_float(1e-8))
+                                  for net, lr in ((self.D, cfg.lr_d), (self.G, cfg.lr_g)))
+
+    def sign(self, name):
+        """-1 for the critic's last layer: the official critic is the package's with its sign flipped."""
+        return -1.0 if name == f"D{len(list(self.D.parameters())) - 1}" else 1.0
+
+    def _t(self, values):
+        return torch.from_numpy(values).to(self.dtype)
+
+    def _z(self, values):
+        return self._t(values).view(values.shape[0], -1, 1, 1)
+
+    def critic_iters(self, gen_iter):
+        """main.py's Diters rule, its constants 25, 500 and 100 as the config's."""
+        cfg = self.cfg
+        bursting = gen_iter < cfg.warmup_iters or gen_iter % cfg.burst_every == 0
+        return cfg.burst_d_iters if bursting else cfg.d_iters
+
+    def critic_update(self, real, z):
+        with torch.no_grad():
+            clamp = c_float(self.cfg.clamp)
+            for p in self.D.parameters():                 # the clamp comes first in main.py
+                p.clamp_(-clamp, clamp)
+        self.D.zero_grad()
+        err_real = self.D(self._t(real)).mean()          # DCGAN_D.forward returns the batch mean
+        err_real.backward()                              # backward(one)
+        with torch.no_grad():                            # volatile noise: G frozen, still in train mode
+            fake = self.G(self._z(z))
+        err_fake = self.D(fake).mean()
+        (-err_fake).backward()                           # backward(mone)
+        self.opt_d.step()
+        return (err_real - err_fake).item()
+
+    def generator_update(self, z):
+        for p in self.D.parameters():
+            p.requires_grad_(False)
+        self.G.zero_grad()
+        err_g = self.D(self.G(self._z(z))).mean()
+        err_g.backward()
+        self.opt_g.step()
+        for p in self.D.parameters():
+            p.requires_grad_(True)
+        return err_g.item()
+
+    def statistics(self):
+        return {f"{prefix}{i}": buffer.numpy().astype(np.float64)
+                for prefix, net in (("G", self.G), ("D", self.D))
+                for i, buffer in enumerate(b for name, b in net.named_buffers() if name.endswith(("mean", "var")))}
+
+    def arrays(self, grads=False):
+        out = {}
+        for prefix, net in (("G", self.G), ("D", self.D)):
+            for i, p in enumerate(net.parameters()):
+                name = f"{prefix}{i}"
+                value = p.grad if grads else p.detach()
+                out[name] = value.numpy().astype(np.float64) * self.sign(name)
+        return out
+
+
+def single_step(dtype, **overrides):
+    """One critic update, then one generator update, on both sides: (ours, theirs), each the two losses
+    and the gradients of both updates as {name: array}. The generator's loss and gradients are taken
+    after the critic's update, so they check that update too. The updated weights themselves are left
+    to the trajectory: RMSprop's first step, lr * g / (|g| / 10 + eps), turns float32 rounding of a
+    gradient near eps into a visible difference of the weight."""
+    cfg = tiny_config(**overrides)
+    feed, package = Feed(cfg), Package(cfg, dtype)
+    official = Official(package, dtype, tiny_config())
+    results = []
+    for side in (package, official):
+        loss_d = side.critic_update(feed.real(0), feed.critic_noise(0))
+        loss_g = side.generator_update(feed.generator_noise(0))
+        results.append({"loss_d": np.array([loss_d]), "loss_g": np.array([loss_g]),
+                        **side.arrays(grads=True)})
+    return results
+
+
+def trajectory(side, feed, gen_iters):
+    """`gen_iters` generator iterations of `side` with its own schedule: the losses of every update and
+    the final weights."""
+    losses_d, losses_g, k = [], [], 0
+    for gen_iter in range(gen_iters):
+        for _ in range(side.critic_iters(gen_iter)):
+            losses_d.append(side.critic_update(feed.real(k), feed.critic_noise(k)))
+            k += 1
+        losses_g.append(side.generator_update(feed.generator_noise(gen_iter)))
+    return {"loss_d": np.array(losses_d), "loss_g": np.array(losses_g), **side.arrays()}
+
+
+def package_trajectory(dtype, **overrides):
+    cfg = tiny_config(**overrides)
+    return trajectory(Package(cfg, dtype), Feed(cfg), TRAJECTORY_GEN_ITERS)
+
+
+def official_trajectory(dtype):
+    cfg = tiny_config()
+    return trajectory(Official(Package(cfg, "float64"), dtype, cfg), Feed(cfg), TRAJECTORY_GEN_ITERS)
+
+
+def relative_errors(ours, theirs):
+    """{name: max|ours - theirs| / max|theirs|}."""
+    assert ours.keys() == theirs.keys()
+    return {k: float(np.abs(ours[k] - theirs[k]).max() / np.abs(theirs[k]).max()) for k in theirs}
+
+
+def assert_lockstep(ours, theirs, tol):
+    """Every array of `ours` within tol * (its largest magnitude in `theirs`) of `theirs`."""
+    assert ours.keys() == theirs.keys()
+    for name in theirs:
+        np.testing.assert_allclose(ours[name], theirs[name], rtol=0, atol=tol * np.abs(theirs[name]).max(),
+                                   err_msg=name)
+
+
+def report(label, errors):
+    worst = max(errors, key=errors.get)
+    print(f"{label}: worst {errors[worst]:.2e} ({worst})")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_single_step_matches_official_code(dtype):
+    ours, theirs = single_step(dtype)
+    report(f"WGAN single step {dtype}", relative_errors(ours, theirs))
+    assert_lockstep(ours, theirs, TOL[dtype])
+
+
+@pytest.mark.parametrize("control", sorted(CONTROLS))
+def test_single_step_catches_a_changed_algorithm(control):
+    """Negative controls, in float32 (MXNet's own RMSProp keeps float32 state whatever the weights'
+    dtype, so it cannot step float64 weights)."""
+    ours, theirs = single_step("float32", **CONTROLS[control])
+    report(f"WGAN single step control {control}", relative_errors(ours, theirs))
+    with pytest.raises(AssertionError):
+        assert_lockstep(ours, theirs, TOL["float32"])
+
+
+def test_trajectory_within_the_official_float32_spread():
+    """30 generator iterations, bursts included: in float64 and in float32 the package stays closer to
+    the official code than the official code in float32 is to itself in float64; each control leaves
+    that spread."""
+    official = {dtype: official_trajectory(dtype) for dtype in ("float32", "float64")}
+    spread = relative_errors(official["float32"], official["float64"])
+    report("WGAN trajectory official float32 vs float64 (spread)", spread)
+    for dtype in ("float64", "float32"):
+        ours = package_trajectory(dtype)
+        report(f"WGAN trajectory package vs official, {dtype}", relative_errors(ours, official[dtype]))
+        assert_lockstep(ours, official[dtype], max(spread.values()))
+    for control, overrides in CONTROLS.items():
+        ours = package_trajectory("float32", **overrides)
+        report(f"WGAN trajectory control {control}, float32", relative_errors(ours, official["float32"]))
+        with pytest.raises(AssertionError):
+            assert_lockstep(ours, official["float32"], max(spread.values()))
+
+
+@pytest.mark.xfail(raises=AssertionError, strict=True,
+                   reason="issue 17, 2(1): MXNet 1.9.1's BatchNorm updates its running statistics in its "
+                          "backward pass, so not for the generator's forward of a critic step, and with the "
+                          "biased variance; training uses batch statistics and is unaffected")
+def test_running_statistics_follow_the_official_code():
+    """The statistics a generator.params carries into predict mode, after a few generator iterations
+    in float64: the reference's are updated by every train-mode forward, with the unbiased variance."""
+    cfg = tiny_config()
+    package = Package(cfg, "float64")
+    official = Official(package, "float64", cfg)
+    for side in (package, official):
+        trajectory(side, Feed(cfg), 3)
+    report("WGAN running statistics after 3 generator iterations, float64",
+           relative_errors(package.statistics(), official.statistics()))
+    assert_lockstep(package.statistics(), official.statistics(), TOL["float64"])
