@@ -61,7 +61,7 @@ def loss_figure(records, window=1, title=None):
         if window > 1:
             ax.plot(gen_iters, median_filter(values, window), color="C0", label=f"median of {window}")
         ax.legend(loc="best")
-    ax.xaxis.set_major_locator(_integer_ticks())   # iterations: no 2.5 on a short run's axis
+    ax.xaxis.set_major_locator(integer_ticks())   # iterations: no 2.5 on a short run's axis
     ax.set_xlabel("generator iterations")
     ax.set_ylabel("Wasserstein estimate (-loss_d)" if use_w else "critic loss (loss_d)")
     ax.set_title(title or "Critic's estimate over training")
@@ -69,7 +69,8 @@ def loss_figure(records, window=1, title=None):
     return fig
 
 
-def _integer_ticks():
+def integer_ticks():
+    """Tick positions at integers only (iterations: no 2.5 on a short run's axis)."""
     from matplotlib.ticker import MaxNLocator
     return MaxNLocator(integer=True)
 

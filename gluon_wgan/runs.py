@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .files import atomic_write
-from .plots import median_filter
+from .plots import integer_ticks, median_filter
 
 _GRID_NAME = re.compile(r"^(\d+)\.png$")
 
@@ -94,6 +94,13 @@ def load_run(run_dir, label=None):
     return Run(run_dir, label or run_label(run_dir, config), gen_iters, values, estimate, sample_grids(run_dir))
 
 
+def default_window(runs):
+    """A median filter about 1/40 of the longest run, odd, from 1 to the paper-length runs' 101: a
+    200-iteration run keeps its shape, a 100,000-iteration one is smoothed as in the WGAN paper."""
+    longest = max((len(run.gen_iters) for run in runs), default=0)
+    return min(101, 2 * (longest // 80) + 1)
+
+
 def plot_w_estimates(runs, path, window=101):
     """The WGAN paper's Fig. 3: each run's Wasserstein estimate against generator iterations, with its
     latest sample grid beside it, saved as a PNG at `path`.
@@ -133,6 +140,7 @@ def plot_w_estimates(runs, path, window=101):
             panel.set_title(f"{run.label}: samples at gen_iter {gen_iter}", color=color, fontsize=9)
         else:
             panel.text(0.5, 0.5, f"{run.label}: no samples yet", color=color, ha="center", va="center")
+    curves.xaxis.set_major_locator(integer_ticks())
     curves.set_xlabel("generator iterations (gen_iter)")
     curves.set_ylabel("Wasserstein estimate (-loss_d)")
     curves.set_title("Critic's estimate" + (f", median filter of {window}" if window > 1 else ""))

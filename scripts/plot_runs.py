@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The WGAN paper's Fig. 3 from run folders, and a progress GIF of one run's sample grids.
 
-Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gif runs/wgan --gif-out wgan.gif
+Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gif runs/wgan
 """
 import argparse
 import sys
@@ -19,14 +19,15 @@ def build_parser():
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (each with metrics.jsonl)")
     parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure")
-    parser.add_argument("--window", type=int, default=101,
+    parser.add_argument("--window", type=int, default=None,
                         help="median filter width in generator iterations, centred; 1 draws the raw values "
-                             "(default: %(default)s)")
+                             "(default: about 1/40 of the longest run, odd, at most 101 as in the WGAN paper)")
     parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
                         help="one legend label per RUN_DIR, in order, given after them (default: the preset or "
                              "method in each run's config.json, else the folder name)")
     parser.add_argument("--gif", default=None, metavar="RUN_DIR", help="also write a GIF of this run's samples")
-    parser.add_argument("--gif-out", default=None, metavar="FILE.gif", help="where --gif writes")
+    parser.add_argument("--gif-out", default=None, metavar="FILE.gif",
+                        help="where --gif writes (default: progress.gif in that run folder)")
     parser.add_argument("--frame-ms", type=int, default=250, help="GIF frame duration in milliseconds (default: %(default)s)")
     return parser
 
@@ -34,27 +35,31 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.window < 1:
+    if args.window is not None and args.window < 1:
         parser.error(f"--window must be at least 1, got {args.window}")
     if args.labels is not None and len(args.labels) != len(args.run_dirs):
         parser.error(f"--labels: {len(args.labels)} label(s) for {len(args.run_dirs)} run folder(s)")
-    if (args.gif is None) != (args.gif_out is None):
-        parser.error("--gif and --gif-out go together")
+    if args.gif_out is not None and args.gif is None:
+        parser.error("--gif-out needs --gif RUN_DIR")
     if args.frame_ms < 1:
         parser.error(f"--frame-ms must be at least 1, got {args.frame_ms}")
     # After parsing, so that --help and bad flags stay quick.
-    from gluon_wgan.runs import load_run, plot_w_estimates, sample_grids, save_progress_gif
+    import os
+
+    from gluon_wgan.runs import default_window, load_run, plot_w_estimates, sample_grids, save_progress_gif
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:
         runs = [load_run(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
         if args.gif and not sample_grids(args.gif):  # before writing anything
             raise ValueError(f"{args.gif}: no sample grids in samples/ for a GIF")
-        plot_w_estimates(runs, args.out, window=args.window)
-        print(f"wrote {args.out} ({len(runs)} run(s), median filter of {args.window})")
+        window = args.window or default_window(runs)
+        plot_w_estimates(runs, args.out, window=window)
+        print(f"wrote {args.out} ({len(runs)} run(s), median filter of {window})")
         if args.gif:
-            frames = save_progress_gif(args.gif, args.gif_out, duration_ms=args.frame_ms)
-            print(f"wrote {args.gif_out} ({frames} frame(s))")
+            gif_out = args.gif_out or os.path.join(args.gif, "progress.gif")
+            frames = save_progress_gif(args.gif, gif_out, duration_ms=args.frame_ms)
+            print(f"wrote {gif_out} ({frames} frame(s))")
     except (ValueError, OSError) as err:
         parser.error(str(err))
     return 0

@@ -49,7 +49,7 @@ def test_real_tiny_run(tiny_cfg, tmp_path):
     ("empty", "no records"),
     ("labels", "1 label(s) for 2 run folder(s)"),
     ("window", "--window must be at least 1"),
-    ("gif-alone", "--gif and --gif-out go together"),
+    ("gif-out-alone", "--gif-out needs --gif RUN_DIR"),
     ("gif-empty", "no sample grids"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, case, message):
@@ -62,7 +62,7 @@ def test_bad_input_one_line_exit_2(tmp_path, case, message):
             "empty": [good, str(empty), "--out", out],
             "labels": [good, good, "--out", out, "--labels", "x"],
             "window": [good, "--out", out, "--window", "0"],
-            "gif-alone": [good, "--out", out, "--gif", good],
+            "gif-out-alone": [good, "--out", out, "--gif-out", str(tmp_path / "g.gif")],
             "gif-empty": [good, "--out", out, "--gif", good, "--gif-out", str(tmp_path / "g.gif")]}[case]
     result = cli(*argv)
     assert result.returncode == 2
@@ -76,3 +76,21 @@ def test_help():
     assert result.returncode == 0
     for flag in ("--out", "--window", "--labels", "--gif", "--gif-out"):
         assert flag in result.stdout
+
+
+def test_defaults_suit_a_short_run(tmp_path):
+    """A 200-iteration run: a median filter of 5 (not 101, which would flatten it), and --gif alone
+    writes progress.gif in the run folder."""
+    run = make_run(tmp_path / "short", [1.0, 0.5] * 100, (100, 200), dict(method="wgan"))
+    result = cli(run, "--out", str(tmp_path / "f.png"), "--gif", run)
+    assert result.returncode == 0, result.stderr
+    assert "median filter of 5" in result.stdout
+    assert Image.open(os.path.join(run, "progress.gif")).n_frames == 2
+
+
+@pytest.mark.parametrize("lengths,window", [((200,), 5), ((40, 4000), 101), ((100000,), 101), ((10,), 1)])
+def test_default_window(lengths, window):
+    from types import SimpleNamespace
+
+    from gluon_wgan.runs import default_window
+    assert default_window([SimpleNamespace(gen_iters=range(n)) for n in lengths]) == window
