@@ -95,6 +95,8 @@ class TrainConfig:
     sample_every: int = opt(500, "write a sample grid every this-many generator iterations")
     checkpoint_every: int = opt(1000, "write a checkpoint every this-many generator iterations")
     log_every: int = opt(10, "read the losses from the device and append to metrics.jsonl this often")
+    tensorboard: bool = opt(False, "also write TensorBoard event files to OUTDIR/tensorboard: the values of "
+                                   "metrics.jsonl and the sample grids")
     hybridize: bool = opt(True, "compile the networks with hybridize()")
     eval_every: int = opt(0, "FID and Inception Score every this-many generator iterations, logged in "
                              "metrics.jsonl (0: never; see docs/metrics.md)")
@@ -292,7 +294,7 @@ def _is_a(value, kind):
 
 
 # Options that may change when a run is resumed; any other difference is refused.
-RESUMABLE = ("gen_iters", "ctx", "outdir", "sample_every", "checkpoint_every", "log_every", "workers",
+RESUMABLE = ("gen_iters", "ctx", "outdir", "sample_every", "checkpoint_every", "log_every", "tensorboard", "workers",
              "eval_every", "eval_samples", "inception_weights",
              "hybridize")
 

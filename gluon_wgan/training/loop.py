@@ -5,7 +5,7 @@ import platform
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import mxnet as mx
 import numpy as np
@@ -20,6 +20,7 @@ from ..distributed import WorkerAgreement, leave_without_barrier
 from ..files import RunFolderError, atomic_write_json, locked_folder
 from ..signals import handling_signals
 from . import checkpoint, console
+from .tensorboard import EventLog
 from .build import build_models, build_trainers
 from .methods import METHODS
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
@@ -172,7 +173,8 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
     bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
                unit=" critic it", dynamic_ncols=True)
     stopping = False
-    with _stop_requests() as stop, stream:   # the stream's worker processes end with the run
+    events = EventLog(outdir) if cfg.tensorboard else None
+    with _stop_requests() as stop, stream, events or nullcontext():   # the stream's worker processes end with the run
         clock = time.time()
         while state.gen_iter < cfg.gen_iters and not stopping:
             n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
@@ -205,10 +207,12 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
                 if due_eval:
                     records[-1].update(evaluate(generator))
                 append_metrics(paths["metrics"], records)
+                if events is not None:
+                    events.add_records(records)
                 bar.set_postfix(gen_iter=f"{state.gen_iter}/{cfg.gen_iters}", loss_d=f"{records[-1]['loss_d']:.4g}",
                                 loss_g=f"{records[-1]['loss_g']:.4g}")
             if due_sample:
-                _save_samples(generator, fixed_z, state.gen_iter, paths)
+                _save_samples(generator, fixed_z, state.gen_iter, paths, events)
             if due_checkpoint:
                 save_checkpoint()
     bar.close()
@@ -317,11 +321,14 @@ def _scalar(value):
     return None if value is None else float(value.asscalar())  # host sync, at the logging interval only
 
 
-def _save_samples(generator, fixed_z, gen_iter, paths):
-    """A sample grid from the fixed noise, and the loss curve redrawn from metrics.jsonl."""
+def _save_samples(generator, fixed_z, gen_iter, paths, events=None):
+    """A sample grid from the fixed noise (also to TensorBoard's `events`), and the loss curve redrawn
+    from metrics.jsonl."""
     with mx.autograd.train_mode():  # batch statistics, as the generator is trained (reference code)
         images = generator(fixed_z).asnumpy()
     plots.save_image_grid(images, os.path.join(os.path.dirname(paths["real"]), f"{gen_iter:07d}.png"))
+    if events is not None:
+        events.add_samples(images, gen_iter)
     records = read_metrics(paths["metrics"])
     plots.loss_curve(records, paths["loss"], window=max(1, len(records) // 50))
 
