@@ -70,6 +70,13 @@ class TrainConfig:
                          "then sees an unclipped critic) or after it (MXNet's clip_weights)",
                          choices=("before", "after"))
     gp_weight: float = opt(10.0, "wgan-gp: lambda, the gradient penalty weight")
+    epoch_boundaries: str = opt("continuous", "continuous: full batches across epoch ends; official: as the "
+                                "WGAN reference code, an epoch's last batch may be short and ends that "
+                                "generator iteration's critic loop", choices=("continuous", "official"))
+    bn_stats: str = opt("mxnet", "BatchNorm running statistics (used in predict mode only): mxnet, updated by "
+                        "each backward pass, biased variance; reference, updated by every train-mode forward "
+                        "as in PyTorch, unbiased variance in checkpoints (one more generator backward per "
+                        "critic iteration)", choices=("mxnet", "reference"))
 
     # Optimizer.
     optimizer: str = opt("rmsprop", "optimizer of both networks; adam adds epsilon as TensorFlow (the "
@@ -138,6 +145,12 @@ class TrainConfig:
         if self.activation != "dcgan" and "mlp" in (self.generator, self.critic):
             yield (f"--activation {self.activation} applies to the DCGAN networks; the MLP ones are ReLU "
                    "networks")
+        if self.epoch_boundaries == "official" and self.method == "wgan-gp":
+            yield ("--epoch-boundaries official cannot be used with --method wgan-gp: the penalty interpolates "
+                   "between real and fake batches of one size, and an epoch's last batch is short")
+        if self.epoch_boundaries == "official" and "," in self.ctx:
+            yield (f"--epoch-boundaries official needs one device, got --ctx {self.ctx}: an epoch's short last "
+                   "batch does not split evenly")
         if self.method == "wgan-gp" and self.critic_norm == "batch":
             yield ("--method wgan-gp cannot use --critic-norm batch: a BatchNorm critic's score of one "
                    "sample depends on the others, so the per-sample penalty is undefined; use layer or none")

@@ -58,6 +58,8 @@ def test_dry_run_prints_resolved_json(capsys, tmp_path):
     (["--ctx", "gpu(0)"], "GPU"),
     (["--ctx", "quantum"], "--ctx"),
     (["--method", "wgan-gp", "--critic-norm", "batch"], "--critic-norm batch"),
+    (["--method", "wgan-gp", "--epoch-boundaries", "official"], "--epoch-boundaries official cannot"),
+    (["--ctx", "cpu(0),cpu(1)", "--epoch-boundaries", "official"], "needs one device"),
     (["--lr-d", "-1"], "--lr-d must be > 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, message, tmp_path):

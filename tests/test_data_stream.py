@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from gluon_wgan.data import BadRecord, BatchStream
-from gluon_wgan.data.stream import MAX_ATTEMPTS, _worker_pids, batch_indices, epoch_permutation, replacement
+from gluon_wgan.data.stream import (MAX_ATTEMPTS, _batch_index_lists, _worker_pids, batch_indices,
+                                   epoch_permutation, replacement)
 
 
 class Numbers:
@@ -67,6 +68,41 @@ def test_resume_gives_the_same_batches():
     for k in range(5, 8):
         np.testing.assert_array_equal(next(resumed), batches[k])
     assert resumed.position == full.position == 8
+
+
+def test_per_epoch_batches_keep_a_short_last_batch_and_report_the_epoch_end():
+    """The WGAN reference code's DataLoader: 11 records in batches of 4 are 4 + 4 + 3 per epoch, each
+    epoch in its own seeded permutation; `epoch_ended` after each epoch's last batch only."""
+    n, b, seed = 11, 4, 2
+    stream = BatchStream(Numbers(n), b, seed=seed, per_epoch=True)
+    assert not stream.epoch_ended
+    batches, ends = [], []
+    for _ in range(6):
+        batches.append(ids(next(stream)))
+        ends.append(stream.epoch_ended)
+    assert [len(batch) for batch in batches] == [4, 4, 3, 4, 4, 3]
+    assert ends == [False, False, True, False, False, True]
+    for epoch in (0, 1):
+        assert sum(batches[3 * epoch:3 * epoch + 3], []) == epoch_permutation(seed, epoch, n).tolist()
+    assert batches == [batch_indices(n, b, seed, k, per_epoch=True) for k in range(6)]
+    continuous = BatchStream(Numbers(n), b, seed=seed)
+    next(continuous), next(continuous), next(continuous)
+    assert not continuous.epoch_ended     # the default stream has no epoch ends
+
+
+def test_per_epoch_resume_and_workers_give_the_same_batches():
+    """Resumed from a batch count, and (their index lists) in the workers. Not a pool here: one more pool
+    started and terminated in this file made the killed-worker test below hang 2 runs in 8."""
+    data = Numbers(11, bad={5})
+    serial = BatchStream(data, 4, seed=2, per_epoch=True)
+    expected = [next(serial) for _ in range(7)]
+    resumed = BatchStream(data, 4, seed=2, per_epoch=True, start=3)
+    assert resumed.epoch_ended            # a function of the position: batch 2, before the resume, ended epoch 0
+    for k in range(3, 7):
+        np.testing.assert_array_equal(next(resumed), expected[k])
+        assert resumed.epoch_ended == (k % 3 == 2)
+    lists = _batch_index_lists(11, 4, 2, 3, per_epoch=True)
+    assert [next(lists) for _ in range(4)] == [batch_indices(11, 4, 2, k, per_epoch=True) for k in range(3, 7)]
 
 
 def test_seed_changes_the_order():

@@ -78,3 +78,25 @@ def test_generator_step_skips_critic_gradients_only(hybridize, ctx):
                    for p in d.collect_params().values())
     for a, b in zip(*updates):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_generator_statistics_move_the_generators_running_statistics_only(ctx):
+    """critic_step(generator_statistics=True) moves G's BatchNorm statistics once, as a train-mode
+    forward of the reference does (MXNet's own forward does not: the default leaves them), writes
+    none of G's gradients, and updates the critic exactly as without it."""
+    results = {}
+    for follow in (False, True):
+        g, d, trainer, real, z = _setup(ctx)
+        for p in g.collect_params().values():
+            if p.grad_req != "null":
+                p.grad()[:] = 7.0                        # a sentinel: the backward must not write it
+        stats = {k: p.data().asnumpy().copy() for k, p in g.collect_params().items() if p.grad_req == "null"}
+        out = critic_step(d, g, trainer, real, z, METHODS["wgan"], generator_statistics=follow)
+        mx.nd.waitall()
+        moved = {k: not np.array_equal(g.collect_params()[k].data().asnumpy(), v) for k, v in stats.items()}
+        assert all(moved.values()) if follow else not any(moved.values()), moved
+        assert all((p.grad().asnumpy() == 7.0).all() for p in g.collect_params().values() if p.grad_req != "null")
+        results[follow] = out["loss_d"].asscalar(), [p.data().asnumpy() for p in d.collect_params().values()]
+    assert results[True][0] == results[False][0]
+    for with_statistics, without in zip(results[True][1], results[False][1]):
+        np.testing.assert_array_equal(with_statistics, without)

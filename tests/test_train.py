@@ -71,6 +71,36 @@ def test_resume_continues_the_same_run(tiny_cfg, tmp_path):
         np.testing.assert_allclose(pb[k], pa[k], rtol=1e-5, atol=1e-7, err_msg=k)
 
 
+def test_resume_is_exact_with_official_epochs_and_reference_statistics(tiny_cfg, tmp_path):
+    """The same with --epoch-boundaries official and --bn-stats reference, on 19 images in batches of 8
+    (epochs of 8 + 8 + 3): the critic loops end at epoch ends, and the checkpoint's running variances
+    (PyTorch's) are read back into the training's scale."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    root.mkdir()
+    for i in range(19):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f"{i:02d}.png")
+    options = dict(dataset="folder", dataroot=str(root), epoch_boundaries="official", bn_stats="reference")
+    full = tiny_cfg(**options, gen_iters=8, outdir=str(tmp_path / "full"))
+    train(full, progress=False)
+    part = tiny_cfg(**options, gen_iters=4, outdir=str(tmp_path / "part"))
+    train(part, progress=False)
+    train(replace(part, gen_iters=8), progress=False)
+    a, b = metrics(full.outdir), metrics(part.outdir)
+    # Bursts of 3 critic iterations (generator iterations 0, 1 and 4), else 2; each epoch's third
+    # batch (batches 2, 5, 8, 11, 14) ends a critic loop.
+    assert [r["critic_iters"] for r in a] == [3, 3, 2, 1, 3, 2, 1, 2]
+    for key in ("critic_iters", "critic_iters_total", "loss_d", "loss_g"):
+        np.testing.assert_allclose([r[key] for r in b], [r[key] for r in a], rtol=1e-5, atol=1e-7,
+                                   err_msg=key)
+    for name in ("generator.params", "critic.params"):
+        pa = params(os.path.join(full.outdir, "checkpoints", "latest", name))
+        pb = params(os.path.join(part.outdir, "checkpoints", "latest", name))
+        for k in pa:
+            np.testing.assert_allclose(pb[k], pa[k], rtol=1e-5, atol=1e-7, err_msg=k)
+
+
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_cfg, monkeypatch):
     calls, wgan = [], METHODS["wgan"]
 

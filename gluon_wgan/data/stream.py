@@ -4,7 +4,10 @@ Batch k is a pure function of (seed, k, dataset): sample position p = k * batch_
 e = p // n at offset p % n of the permutation drawn from ``default_rng([seed, e])``. A record that
 fails to decode is replaced by a record drawn from ``default_rng([seed, index, attempt, ...])``, so the
 replacement too is the same in every run and with any number of workers. Resuming is therefore
-``BatchStream(..., start=saved_position)``, with no state beyond one integer.
+``BatchStream(..., start=saved_position)``, with no state beyond one integer. With ``per_epoch=True``
+batches stay within their epoch instead (the WGAN reference code's DataLoader): epoch e holds batches
+e * b .. e * b + b - 1, b = ceil(n / batch_size), the last of them short when batch_size does not
+divide n; batch k is still a function of (seed, k, dataset).
 """
 import collections
 import logging
@@ -57,23 +60,34 @@ def epoch_permutation(seed, epoch, n):
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def batch_indices(n, batch_size, seed, k, _cache=None):
-    """Dataset indices of batch `k` (a list of `batch_size` ints); batches run across epoch ends."""
+def batch_indices(n, batch_size, seed, k, _cache=None, per_epoch=False):
+    """Dataset indices of batch `k` (a list of ints): `batch_size` of them running across epoch ends,
+    or with `per_epoch` the batch's part of its epoch (short for the epoch's last batch)."""
+    if per_epoch:
+        epoch, j = divmod(k, epoch_batches(n, batch_size))
+        return _permutation(seed, epoch, n, _cache)[j * batch_size:(j + 1) * batch_size].tolist()
     positions = np.arange(k * batch_size, (k + 1) * batch_size, dtype=np.int64)
     epochs = positions // n
     out = np.empty(batch_size, dtype=np.int64)
     for epoch in np.unique(epochs):
-        epoch = int(epoch)
-        if _cache is not None and epoch in _cache:
-            perm = _cache[epoch]
-        else:
-            perm = epoch_permutation(seed, epoch, n)
-            if _cache is not None:
-                _cache.clear()  # one epoch's permutation at a time: 3 M records = 24 MB
-                _cache[epoch] = perm
         mask = epochs == epoch
-        out[mask] = perm[positions[mask] % n]
+        out[mask] = _permutation(seed, int(epoch), n, _cache)[positions[mask] % n]
     return out.tolist()
+
+
+def epoch_batches(n, batch_size):
+    """Batches per epoch when batches stay within their epoch: ceil(n / batch_size)."""
+    return -(-n // batch_size)
+
+
+def _permutation(seed, epoch, n, cache):
+    if cache is not None and epoch in cache:
+        return cache[epoch]
+    perm = epoch_permutation(seed, epoch, n)
+    if cache is not None:
+        cache.clear()  # one epoch's permutation at a time: 3 M records = 24 MB
+        cache[epoch] = perm
+    return perm
 
 
 def replacement(seed, index, attempt, n):
@@ -116,12 +130,12 @@ def _collate(items):
         [entry for item in items for entry in item[1]]
 
 
-def _batch_index_lists(n, batch_size, seed, start):
+def _batch_index_lists(n, batch_size, seed, start, per_epoch):
     """Endless: the index lists of batches start, start + 1, ..."""
     cache = {}
     k = start
     while True:
-        yield batch_indices(n, batch_size, seed, k, cache)
+        yield batch_indices(n, batch_size, seed, k, cache, per_epoch)
         k += 1
 
 
@@ -161,6 +175,9 @@ class BatchStream:
         Index of the first batch to deliver: ``BatchStream(..., start=s.position)`` resumes stream `s`.
     skipped : int, default 0
         Bad records met before `start` (from a checkpoint), so that `skipped` stays a run total.
+    per_epoch : bool, default False
+        Batches stay within their epoch, the last one short (``len(dataset) % batch_size`` images
+        when not 0), as PyTorch's DataLoader without ``drop_last`` (the WGAN reference code).
 
     Attributes
     ----------
@@ -171,6 +188,8 @@ class BatchStream:
         each replaced by another record.
     bad_records : dict
         Name -> reason of the first `MAX_LOGGED` distinct bad records met by this stream.
+    epoch_ended : bool
+        With `per_epoch`, whether the last batch delivered was its epoch's last; always False otherwise.
 
     Raises
     ------
@@ -179,7 +198,7 @@ class BatchStream:
         while iterating, `UnreadableData` (a ValueError) if `MAX_ATTEMPTS` records in a row are bad.
     """
 
-    def __init__(self, dataset, batch_size=64, seed=0, workers=0, start=0, skipped=0):
+    def __init__(self, dataset, batch_size=64, seed=0, workers=0, start=0, skipped=0, per_epoch=False):
         n = len(dataset)
         if n < 1:
             raise ValueError("--dataroot: the dataset holds no records")
@@ -189,6 +208,7 @@ class BatchStream:
                 raise ValueError(f"{flag} must be an integer >= {low}, got {value!r}")
         self.dataset, self.batch_size, self.seed, self.workers = dataset, int(batch_size), int(seed), int(workers)
         self.position, self.skipped = int(start), int(skipped)
+        self.per_epoch = bool(per_epoch)
         self.bad_records = {}
         self._fetch = _Fetch(dataset, self.seed)
         self._cache = {}
@@ -200,7 +220,8 @@ class BatchStream:
 
     def __next__(self):
         if self.workers == 0:
-            indices = batch_indices(len(self._fetch), self.batch_size, self.seed, self.position, self._cache)
+            indices = batch_indices(len(self._fetch), self.batch_size, self.seed, self.position, self._cache,
+                                    self.per_epoch)
             batch, bad = _collate([self._fetch[i] for i in indices])
         else:
             if self._pool is None:
@@ -210,13 +231,20 @@ class BatchStream:
         self._count(bad)
         return batch
 
+    @property
+    def epoch_ended(self):
+        # A function of the position, so that a resumed stream knows it as well.
+        return self.per_epoch and self.position > 0 and \
+            self.position % epoch_batches(len(self._fetch), self.batch_size) == 0
+
     def _start_workers(self):
         # forkserver, not gluon's DataLoader (fork): a fork of a process whose MXNet engine and OpenMP
         # threads are busy can deadlock in the child (seen in this project's tests); forkserver's
         # workers are forks of a fresh, idle process. Each receives the dataset once, pickled.
         context = multiprocessing.get_context("forkserver")
         self._pool = context.Pool(self.workers, initializer=_init_worker, initargs=(self._fetch,))
-        self._indices = _batch_index_lists(len(self._fetch), self.batch_size, self.seed, self.position)
+        self._indices = _batch_index_lists(len(self._fetch), self.batch_size, self.seed, self.position,
+                                           self.per_epoch)
         self._pending.clear()
         self._pids = _worker_pids(self._pool)
 

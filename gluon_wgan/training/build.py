@@ -1,6 +1,12 @@
 """The networks and trainers a TrainConfig describes (used by the loop and by evaluation)."""
+import json
+import math
+from contextlib import contextmanager
+
+import mxnet as mx
 from mxnet import gluon
 
+from .. import compat
 from ..distributed import DistributedTrainer
 from ..models import DCGANInit, get_model
 from ..optim import make_optimizer
@@ -56,3 +62,63 @@ def build_trainers(cfg, generator, critic, kvstore=None):
         # device applies the update itself; a kvstore holding the weights would overwrite clipping.
         return gluon.Trainer(net.collect_params(), optimizer, update_on_kvstore=False)
     return trainer(generator, cfg.lr_g), trainer(critic, cfg.lr_d)
+
+
+def unbiased_variance_factors(cfg, generator, critic, devices=1):
+    """{running_var Parameter: m / (m - 1)} for every BatchNorm of both networks, m = N*H*W the values
+    per channel it averages over (N the batch per device): the factor from the biased batch variance
+    that MXNet's running variance averages to the unbiased one of PyTorch's (the WGAN reference code).
+
+    Both moving averages start at 1 and decay by the same momentum, so a running variance kept at
+    1/factor times PyTorch's stays so at every update (the update is linear): see
+    `scale_running_variances_` and `reference_running_variances`. Exact while every batch a BatchNorm
+    sees has N samples.
+    """
+    n = cfg.batch_size // devices
+    factors = {}
+    for net, shape in ((generator, (n, cfg.nz)), (critic, (n, 3, cfg.image_size, cfg.image_size))):
+        internals = net(mx.sym.var("data")).get_internals()
+        _, shapes, _ = internals.infer_shape(data=shape)
+        shape_of = dict(zip(internals.list_outputs(), shapes))
+        params = {p.name: p for p in net.collect_params().values()}
+        nodes = json.loads(internals.tojson())["nodes"]
+        for node in nodes:
+            if node["op"] == "BatchNorm":
+                out = shape_of[node["name"] + "_output"]   # its input's shape, (N, C, H, W) or (N, C)
+                m = math.prod(out) // out[1]                # averaged over every axis but the channels'
+                moving_var = nodes[node["inputs"][4][0]]["name"]   # inputs: data, gamma, beta, mean, var
+                factors[params[moving_var]] = m / (m - 1)
+    return factors
+
+
+def scale_running_variances_(factors, power):
+    """Multiply each running variance by its factor ** `power`, on every device: -1 after a start or a
+    restore turns PyTorch's values (1, or a checkpoint's) into those kept in training. Waits for pending
+    backward passes first, whose BatchNorm updates the engine does not order
+    (`compat.settle_running_statistics`), and for the scaling itself, for the same reason."""
+    if not factors:
+        return
+    compat.settle_running_statistics()
+    for param, factor in factors.items():
+        for array in param.list_data():
+            array *= factor ** power
+    compat.settle_running_statistics()
+
+
+@contextmanager
+def reference_running_variances(factors):
+    """Within: the running variances are PyTorch's (for a checkpoint); after: the values kept in
+    training, restored bit for bit, so that checkpoints (--checkpoint-every) leave the run unchanged."""
+    if not factors:
+        yield
+        return
+    compat.settle_running_statistics()
+    kept = {param: [array.copy() for array in param.list_data()] for param in factors}
+    scale_running_variances_(factors, 1)
+    try:
+        yield
+    finally:
+        for param, copies in kept.items():
+            for array, copy in zip(param.list_data(), copies):
+                copy.copyto(array)
+        compat.settle_running_statistics()

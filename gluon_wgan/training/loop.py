@@ -21,7 +21,8 @@ from ..files import RunFolderError, atomic_write_json, locked_folder
 from ..signals import handling_signals
 from . import checkpoint, console
 from .tensorboard import EventLog
-from .build import build_models, build_trainers
+from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
+                    unbiased_variance_factors)
 from .methods import METHODS
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
 from .schedule import critic_iters
@@ -141,6 +142,11 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
         if cfg.gen_iters < state.gen_iter:
             raise RunFolderError(f"--gen-iters {cfg.gen_iters} is below the run's progress ({state.gen_iter} "
                                  "generator iterations in its checkpoint); nothing was changed")
+    # --bn-stats reference: running variances kept at 1/factor times PyTorch's, which checkpoints hold.
+    bn_factors = unbiased_variance_factors(cfg, generator, critic, len(contexts)) if cfg.bn_stats == "reference" \
+        else {}
+    scale_running_variances_(bn_factors, -1)
+    generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
     if agreement is not None:
         _check_same_iteration(agreement.gen_iters(state.gen_iter))
     os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
@@ -158,14 +164,15 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=cfg.workers, start=state.batches,
-                         skipped=state.skipped_records)
+                         skipped=state.skipped_records, per_epoch=cfg.epoch_boundaries == "official")
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
     evaluate = _evaluator(cfg, ctx) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
 
     def save_checkpoint():
-        checkpoint.save(paths["checkpoints"], generator, critic, g_trainer, d_trainer, state, to_dict(cfg))
+        with reference_running_variances(bn_factors):
+            checkpoint.save(paths["checkpoints"], generator, critic, g_trainer, d_trainer, state, to_dict(cfg))
 
     pending = []
     # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
@@ -180,10 +187,14 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
             n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
                                     cfg.burst_every)
             mx.random.seed(iteration_seed(seed, state.gen_iter))
-            for _ in range(n_critic):
+            for done in range(1, n_critic + 1):
                 real = _shards(mx.nd.array(next(stream), ctx=ctx), contexts)
                 d_out = critic_step(critic, generator, d_trainer, real, _noise(cfg, contexts), method,
-                                    clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight)
+                                    clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight,
+                                    generator_statistics=generator_statistics)
+                if stream.epoch_ended:   # --epoch-boundaries official: the critic loop ends with the epoch
+                    break
+            n_critic = done
             g_out = generator_step(generator, critic, g_trainer, _noise(cfg, contexts), method)
             state.critic_iters_total += n_critic
             pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,

@@ -7,12 +7,18 @@ from .constraints import clip_
 
 
 def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_when="before",
-                gp_weight=10.0):
+                gp_weight=10.0, generator_statistics=False):
     """Update the critic once on a real batch and the generator's images of noise `z`.
 
     With weight clipping, ``clip_when='before'`` clamps at the start of the update, as the WGAN
     reference code does (so the generator then trains against a critic whose last update was not
     clipped); ``'after'`` clamps right after it, as MXNet's `clip_weights` would.
+
+    MXNet 1.9.1's BatchNorm moves its running statistics in its backward pass, so the generator's
+    forward here, which is never backpropagated, leaves the generator's statistics alone; PyTorch's
+    train-mode forward (the reference code's) moves them. ``generator_statistics=True`` follows the
+    reference: the forward is recorded and zeros are backpropagated through it, the generator's
+    parameter gradients switched off (about one generator backward more per call).
 
     Parameters
     ----------
@@ -30,8 +36,18 @@ def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_wh
     reals, zs = _as_shards(real), _as_shards(z)
     if method.clip and clip_when == "before":
         clip_(critic.collect_params(), clamp)
-    with autograd.train_mode():  # batch statistics, as the reference's train-mode G; no graph recorded
-        fakes = [generator(shard) for shard in zs]
+    if generator_statistics:
+        zs = [shard.copy() for shard in zs]
+        for shard in zs:
+            shard.attach_grad()   # MXNet refuses a backward with no input that needs a gradient
+        with autograd.record(), _no_param_grads(generator):
+            fakes = [generator(shard) for shard in zs]
+        # The backward only moves BatchNorm's running statistics: zero head, no parameter gradients.
+        autograd.backward(fakes, head_grads=[nd.zeros_like(fake) for fake in fakes])
+        fakes = [fake.detach() for fake in fakes]
+    else:
+        with autograd.train_mode():  # batch statistics, as the reference's train-mode G; no graph recorded
+            fakes = [generator(shard) for shard in zs]
     # One alpha per sample for the whole batch, drawn on the first device, so that a data-parallel
     # run penalizes the same points as a single-device one.
     alphas = _split_like(_uniform(reals), reals) if method.penalty else [None] * len(reals)
