@@ -3,6 +3,9 @@ from .dcgan import DCGANCritic, DCGANGenerator, check_image_size
 from .init import DCGANInit
 from .mlp import MLPCritic, MLPGenerator
 
+__all__ = ["DCGANCritic", "DCGANGenerator", "DCGANInit", "MLPCritic", "MLPGenerator", "check_image_size",
+           "get_model", "list_models"]
+
 _MODELS = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_critic": DCGANCritic,

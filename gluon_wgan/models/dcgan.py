@@ -6,7 +6,7 @@ per sample.
 """
 from mxnet.gluon import nn
 
-from .layers import Gate, ReLU, Tanh, normalization
+from .layers import Gate, Tanh, normalization
 
 NORMS = ("batch", "layer", "none")
 FILTERS = ("doubling", "constant")
