@@ -23,14 +23,16 @@ def build_parser():
     parser = OneLineParser(
         prog="evaluate.py",
         description="Compute the FID (Heusel et al. 2017) and Inception Score (Salimans et al. 2016) of "
-                    "the generator in RUN_DIR/checkpoints/latest with gluoncv's InceptionV3, against "
+                    "the generator in RUN_DIR/checkpoints/latest with an Inception network (--inception), against "
                     "real images of the run's own dataset (same --dataset, --dataroot, --image-size and "
                     "resize options, read from RUN_DIR/config.json). Real-image statistics are cached "
                     "in --cache-dir. Writes RUN_DIR/eval.json.",
-        epilog="Weights: by default gluoncv's pretrained ImageNet InceptionV3, read from "
-               "$MXNET_HOME/models (~/.mxnet/models) or downloaded; offline, pass --inception-weights. "
-               "gluoncv's InceptionV3 is not the TensorFlow FID Inception, so the numbers compare runs "
-               "of this package, not papers' FIDs. See docs/metrics.md.",
+        epilog="Numbers comparable with papers: --inception fid-inception --inception-weights "
+               "pt_inception-2015-12-05-6726825d.pth (the TensorFlow FID Inception graph; download the file "
+               "yourself, it is converted once and cached). The default, gluoncv's ImageNet InceptionV3 "
+               "(pretrained weights read from $MXNET_HOME/models or downloaded; offline, pass "
+               "--inception-weights), gives numbers that compare runs of this package only, NOT papers'. "
+               "See docs/metrics.md.",
         formatter_class=_Formatter)
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a training run folder (its --outdir)")
     parser.add_argument("--n-samples", type=int, default=50000, metavar="N",
@@ -38,8 +40,13 @@ def build_parser():
     parser.add_argument("--n-real", type=int, default=None, metavar="N",
                         help="real images for the statistics, capped at the dataset size "
                              "(default: --n-samples)")
+    parser.add_argument("--inception", choices=("gluoncv", "fid-inception"), default="gluoncv",
+                        help="network: 'fid-inception', the TensorFlow FID Inception graph of published FIDs "
+                             "and Inception Scores (needs --inception-weights); 'gluoncv', gluoncv's "
+                             "ImageNet InceptionV3, NOT comparable with papers' numbers")
     parser.add_argument("--inception-weights", metavar="FILE", default=None,
-                        help="gluon .params file of gluoncv's InceptionV3 (inceptionv3-a5050dbc.params); "
+                        help="fid-inception: pt_inception-2015-12-05-6726825d.pth as downloaded (see "
+                             "docs/metrics.md); gluoncv: its .params file (inceptionv3-a5050dbc.params), "
                              "needed where the pretrained weights cannot be downloaded")
     parser.add_argument("--random-inception", action="store_true",
                         help="TESTING ONLY: randomly initialised InceptionV3; the numbers are meaningless")
@@ -52,7 +59,8 @@ def build_parser():
                         help="images per generator and InceptionV3 forward pass")
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="seed of the noise and of the real-image subset")
-    parser.add_argument("--splits", type=int, default=10, metavar="N", help="Inception Score splits")
+    parser.add_argument("--splits", type=int, default=10, metavar="N",
+                        help="Inception Score splits (the papers: 10 of the 50000 samples)")
     parser.add_argument("--fid-method", choices=("sqrtm", "eigh"), default="sqrtm",
                         help="matrix square root of the references (scipy.linalg.sqrtm), or the exact "
                              "and faster eigenvalue form")
@@ -75,23 +83,24 @@ def main(argv=None):
             parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     from gluon_wgan.context import parse_ctx  # after parsing: --help and bad flags stay quick
-    from gluon_wgan.training.evaluate import checkpoint_gen_iter, default_cache_dir, evaluate_run, load_generator
-    from gluon_wgan.metrics.inception import InceptionV3Features
+    from gluon_wgan.training.evaluate import (checkpoint_gen_iter, default_cache_dir, evaluate_run, load_generator,
+                                              make_extractor)
 
     try:
         ctx = parse_ctx(args.ctx)[0]
         load_generator(args.run_dir, ctx)  # refuse a bad RUN_DIR before loading InceptionV3
         checkpoint_gen_iter(args.run_dir)  # and its state.json, whose gen_iter goes into eval.json
-        extractor = InceptionV3Features(weights=args.inception_weights, random_init=args.random_inception,
-                                        pretrained=not (args.inception_weights or args.random_inception),
-                                        seed=args.seed, ctx=ctx, batch_size=args.batch_size, dims=args.dims)
+        extractor = make_extractor(args.inception, args.inception_weights, random_init=args.random_inception,
+                                   ctx=ctx, batch_size=args.batch_size, dims=args.dims, seed=args.seed)
         result = evaluate_run(args.run_dir, extractor, n_samples=args.n_samples, n_real=args.n_real,
                               cache_dir=None if args.no_cache else (args.cache_dir or default_cache_dir()),
                               batch_size=args.batch_size, seed=args.seed, splits=args.splits,
                               fid_method=args.fid_method, random_inception=args.random_inception)
     except ValueError as err:
         parser.error(str(err))
-    note = " (RANDOM InceptionV3 weights: meaningless, testing only)" if args.random_inception else ""
+    note = " (RANDOM InceptionV3 weights: meaningless, testing only)" if args.random_inception else \
+        "" if result["comparable_with_papers"] else \
+        f" (not comparable with papers' numbers: {result['inception']}, weights {result['inception_weights']})"
     print(f"gen_iter {result['gen_iter']}: FID {result['fid']:.4g}, IS {result['is_mean']:.4g} "
           f"+- {result['is_std']:.3g} over {result['n']} samples{note}; wrote {args.run_dir}/eval.json")
     return 0

@@ -65,6 +65,7 @@ def test_evaluate_writes_eval_json_and_reuses_cached_real_statistics(trained_run
     assert first["n"] == 4 and first["real_n"] == 4 and first["gen_iter"] == 2 and first["dims"] == 64
     assert np.isfinite([first["fid"], first["is_mean"], first["is_std"]]).all() and first["fid"] > 0
     assert first["warning"].startswith("random InceptionV3") and first["inception_weights"] == "random:seed=0"
+    assert first["inception"] == "gluoncv" and first["comparable_with_papers"] is False
     assert first["real_cached"] is False
     (entry,) = os.listdir(cache)
     assert entry.startswith("shapes16-n4-d64-") and entry.endswith(".npz")
@@ -156,7 +157,8 @@ def test_help_documents_every_option(capsys):
     assert code == 0
     for flag in ("RUN_DIR", "--n-samples", "--n-real", "--inception-weights", "--random-inception", "--ctx",
                  "--cache-dir", "--no-cache", "--batch-size", "--seed", "--splits", "--fid-method", "--dims",
-                 "--quiet", "meaningless", "docs/metrics.md"):
+                 "--quiet", "meaningless", "docs/metrics.md", "--inception ", "fid-inception",
+                 "pt_inception-2015-12-05-6726825d.pth", "NOT comparable"):
         assert flag in out, flag
 
 
@@ -180,3 +182,44 @@ def test_a_short_run_falls_back_to_the_exact_fid_and_says_so(trained_run, tmp_pa
     assert result["fid_method"] == "eigh" and np.isfinite(result["fid"])
     assert any("imaginary component" in r.getMessage() and "'eigh' instead" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.fixture(scope="module")
+def fid_inception_file(tmp_path_factory):
+    """A .pth of random FID Inception weights, written as torch.save writes one (tests/test_fid_inception.py)."""
+    from test_fid_inception import random_weights, write_state_dict
+    path = str(tmp_path_factory.mktemp("fid_weights") / "random.pth")
+    write_state_dict(path, random_weights())
+    return path
+
+
+def test_evaluate_with_the_fid_inception_network(trained_run, fid_inception_file, tmp_path, capsys, monkeypatch):
+    """--inception fid-inception: the weights are converted into the cache, eval.json names the network,
+    and numbers from other than the published file are labelled not comparable with papers."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))      # where the converted weights go
+    argv = [trained_run, "--inception", "fid-inception", "--inception-weights", fid_inception_file,
+            "--n-samples", "4", "--batch-size", "4", "--dims", "64", "--fid-method", "eigh", "--quiet",
+            "--cache-dir", str(tmp_path / "stats")]
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    assert len(out.splitlines()) == 1 and "not comparable with papers' numbers: fid-inception" in out
+    result = json.load(open(os.path.join(trained_run, "eval.json")))
+    assert result["inception"] == "fid-inception" and result["comparable_with_papers"] is False
+    assert result["inception_weights"].startswith("fid-inception:sha256:") and result["dims"] == 64
+    assert np.isfinite([result["fid"], result["is_mean"], result["is_std"]]).all()
+    assert 1.0 <= result["is_mean"] <= 1008.0
+    (converted,) = [n for n in os.listdir(tmp_path / "xdg" / "gluon_wgan" / "fid_inception") if n.endswith(".npz")]
+    (stats,) = os.listdir(tmp_path / "stats")       # its own entry: the key holds the weights' identity
+    assert converted.startswith("fid_inception-") and stats.endswith(".npz")
+
+
+@pytest.mark.parametrize("flags,text", [
+    (["--inception", "fid-inception"], "needs --inception-weights pt_inception-2015-12-05-6726825d.pth"),
+    (["--inception", "fid-inception", "--random-inception"], "--random-inception is for --inception gluoncv"),
+    (["--inception-weights", "w.pth"], "add --inception fid-inception"),
+    (["--inception", "tf"], "invalid choice: 'tf'"),
+])
+def test_fid_inception_flag_errors_exit_2(trained_run, tmp_path, capsys, flags, text):
+    code, _, err = _run([trained_run, *flags, "--quiet", "--cache-dir", str(tmp_path)], capsys)
+    _one_line_error(code, err, text)
+

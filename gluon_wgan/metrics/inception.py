@@ -259,6 +259,9 @@ class InceptionV3Features:
     ----------
     identity : str
         Names the weights (file SHA-1, gluoncv hash, or random seed), for caching statistics.
+    comparable_with_papers : bool
+        Always False: this is not the TensorFlow graph of published FIDs and Inception Scores; for those,
+        `gluon_wgan.metrics.fid_inception.FIDInceptionFeatures` (docs/metrics.md).
 
     Raises
     ------
@@ -266,6 +269,9 @@ class InceptionV3Features:
         No weight source or more than one; a missing or unloadable weights file; pretrained weights
         that cannot be fetched (the message points to --inception-weights); an unknown `dims`.
     """
+
+    name = "gluoncv"
+    comparable_with_papers = False
 
     def __init__(self, weights=None, pretrained=False, random_init=False, seed=0, ctx=None, batch_size=50,
                  dims=2048):

@@ -26,18 +26,62 @@ import numpy as np
 from ..config import from_dict
 from ..data import BadRecord, get_dataset
 from ..files import atomic_write, atomic_write_json, recover_dir
-from ..metrics.inception import RunningStatistics, frechet_distance, inception_score
+from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDInceptionFeatures
+from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from .build import build_generator
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1      # bump when the way real statistics are computed changes
 N_SAMPLES = 50000      # Heusel et al. 2017 and Salimans et al. 2016 both use 50,000 samples
+INCEPTIONS = ("gluoncv", "fid-inception")
 
 
 def default_cache_dir():
     """``$XDG_CACHE_HOME/gluon_wgan/inception`` (``~/.cache/...`` when the variable is unset)."""
     root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(root, "gluon_wgan", "inception")
+
+
+def make_extractor(inception="gluoncv", weights=None, random_init=False, ctx=None, batch_size=50, dims=2048,
+                   seed=0):
+    """The Inception network that FID and IS are computed with, by name (--inception).
+
+    Parameters
+    ----------
+    inception : {'gluoncv', 'fid-inception'}, default 'gluoncv'
+        'fid-inception': the TensorFlow FID Inception graph behind published FIDs and Inception Scores
+        (`gluon_wgan.metrics.fid_inception`), from `weights`, the ``pt_inception-2015-12-05-6726825d.pth``
+        that the user downloads (converted once and cached). 'gluoncv': gluoncv's ImageNet InceptionV3,
+        whose numbers compare runs of this package only, from `weights` (a ``.params`` file), its
+        pretrained weights (when `weights` is None), or random weights (`random_init`, testing only).
+    weights : str, optional
+    random_init : bool, default False
+    ctx, batch_size, dims
+        As the extractors take them.
+    seed : int, default 0
+        Seed of the random weights.
+
+    Raises
+    ------
+    ValueError
+        An unknown `inception`; 'fid-inception' without `weights` or with `random_init`; a PyTorch file
+        given to 'gluoncv'; and what the extractors raise (missing, refused or mismatched weights).
+    """
+    if inception == "fid-inception":
+        if random_init:
+            raise ValueError("--random-inception is for --inception gluoncv only; --inception fid-inception "
+                             "needs its weights file")
+        if not weights:
+            raise ValueError(f"--inception fid-inception needs --inception-weights {FID_WEIGHTS_FILE}, which you "
+                             "download yourself (see docs/metrics.md)")
+        return FIDInceptionFeatures(weights, ctx=ctx, batch_size=batch_size, dims=dims)
+    if inception != "gluoncv":
+        raise ValueError(f"--inception must be one of {', '.join(INCEPTIONS)}, got {inception!r}")
+    if weights and weights.endswith((".pth", ".pt")):
+        raise ValueError(f"--inception-weights {weights!r} is a PyTorch file; for the FID Inception network "
+                         "add --inception fid-inception")
+    return InceptionV3Features(weights=weights, pretrained=not (weights or random_init), random_init=random_init,
+                               seed=seed, ctx=ctx, batch_size=batch_size, dims=dims)
 
 
 def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend="pillow",
@@ -267,7 +311,8 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
     Parameters
     ----------
     run_dir : str
-    extractor : gluon_wgan.metrics.inception.InceptionV3Features
+    extractor : InceptionV3Features or FIDInceptionFeatures
+        From `make_extractor`.
     n_samples : int, default 50000
         Generated images.
     n_real : int, optional
@@ -283,8 +328,10 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
     -------
     dict
         What eval.json holds: ``fid``, ``is_mean``, ``is_std``, ``n``, the real images' ``real_n``,
-        ``real_is_mean``, ``real_is_std``, ``real_cached``, ``gen_iter``, ``inception_weights``,
-        ``dims``, ``fid_method``, ``seconds``, and a ``warning`` when the weights are random.
+        ``real_is_mean``, ``real_is_std``, ``real_cached``, ``gen_iter``, ``inception`` (the network's
+        name), ``comparable_with_papers`` (True only for the published FID Inception weights),
+        ``inception_weights``, ``dims``, ``fid_method``, ``seconds``, and a ``warning`` when the
+        weights are random.
     """
     start = time.time()
     generator, config = load_generator(run_dir, extractor.ctx)
@@ -298,6 +345,7 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
                                 ctx=extractor.ctx, seed=seed, splits=splits, fid_method=fid_method)
     result.update(real_n=real["n"], real_is_mean=real["is_mean"], real_is_std=real["is_std"],
                   real_cached=real["cached"], real_cache_file=real["path"], gen_iter=gen_iter,
+                  inception=extractor.name, comparable_with_papers=extractor.comparable_with_papers,
                   inception_weights=extractor.identity, dims=extractor.dims,
                   seed=seed, splits=splits, seconds=round(time.time() - start, 3))
     if random_inception:
