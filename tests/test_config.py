@@ -96,3 +96,10 @@ def test_the_preset_is_recorded_and_names_the_run(capsys, tmp_path):
     with pytest.raises(SystemExit):
         parse_config(["--dry-run", "--outdir", str(tmp_path)])
     assert json.loads(capsys.readouterr().out)["preset"] is None
+
+
+def test_eval_with_fid_inception_needs_its_weights(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--eval-every", "10", "--inception", "fid-inception", "--outdir", str(tmp_path)])
+    assert stop.value.code == 2
+    assert "--inception fid-inception needs --inception-weights pt_inception-2015-12-05" in capsys.readouterr().err

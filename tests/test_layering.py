@@ -10,7 +10,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 ALLOWED = {
     "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": {"compat"},
-    "metrics": set(),
+    "metrics": {"metrics", "files"},
     "models": {"models", "native"}, "native": set(),
     "data": {"data", "files", "compat"},
     "plots": {"files"},
@@ -21,7 +21,7 @@ ALLOWED = {
     "training": {"training", "compat", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
                  "plots", "penalty", "distributed", "signals", "native"},
     "oneline": set(), "signals": set(), "threads": set(),
-    "cli": {"config", "context", "files", "data", "models", "oneline"},
+    "cli": {"config", "context", "files", "data", "models", "oneline", "threads"},
     "runs": {"plots", "files"},
     "distributed": {"compat", "files", "signals", "threads"},
     "doctor": {"cuda", "context", "config", "models", "losses", "penalty", "native", "training", "oneline",

@@ -257,9 +257,10 @@ def test_eval_every_logs_fid_and_inception_score(tiny_cfg, monkeypatch, tmp_path
     from gluon_wgan.metrics import inception
     real_class = inception.InceptionV3Features
 
-    def random_inception(weights=None, pretrained=False, **kwargs):
+    def random_inception(weights=None, pretrained=False, random_init=False, dims=2048, **kwargs):
         return real_class(random_init=True, dims=64, **kwargs)
-    monkeypatch.setattr(inception, "InceptionV3Features", random_inception)
+    from gluon_wgan.training import evaluate as evaluation
+    monkeypatch.setattr(evaluation, "InceptionV3Features", random_inception)   # what make_extractor builds
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cfg = tiny_cfg(gen_iters=4, eval_every=2, eval_samples=4, log_every=1)
     train(cfg, progress=False)

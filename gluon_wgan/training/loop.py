@@ -257,11 +257,9 @@ def _check_same_iteration(gen_iters):
 
 def _evaluator(cfg, ctx):
     """generator -> {'fid', 'is_mean', 'is_std'}; InceptionV3 and the real statistics are ready now."""
-    from ..metrics.inception import InceptionV3Features
-    from .evaluate import default_cache_dir, evaluate_generator, real_statistics
+    from .evaluate import default_cache_dir, evaluate_generator, make_extractor, real_statistics
     try:
-        extractor = InceptionV3Features(weights=cfg.inception_weights, pretrained=not cfg.inception_weights,
-                                        ctx=ctx, batch_size=cfg.batch_size)
+        extractor = make_extractor(cfg.inception, cfg.inception_weights, ctx=ctx, batch_size=cfg.batch_size)
         real = real_statistics(extractor, cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                                resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                                lsun_category=cfg.lsun_category, n_images=cfg.eval_samples,
