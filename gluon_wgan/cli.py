@@ -8,10 +8,11 @@ import json
 import os
 from dataclasses import fields, replace
 
-from .config import (METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences,
+from .config import (EMBEDDED, METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences,
                      to_dict)
 from .files import check_writable_dir
 from .oneline import OneLineParser
+from .threads import use_threads
 
 
 def build_parser():
@@ -66,6 +67,7 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
+    use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
     _check_environment(parser, cfg)
     if dry_run:
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
@@ -106,7 +108,7 @@ def _check_environment(parser, cfg):
         parser.error(str(err))
     if cfg.dataroot and not os.path.exists(cfg.dataroot):
         parser.error(f"--dataroot {cfg.dataroot!r} does not exist")
-    if cfg.dataset != "shapes":
+    if cfg.dataset not in EMBEDDED:   # the embedded ones cannot fail
         from .data import get_dataset
         try:
             get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,

@@ -38,11 +38,16 @@ def use_physical_cores(environ=os.environ):
     Returns the value now in effect for MXNet, or None where MXNet keeps its own choice. MXNet reads
     the variable once, when it loads: after ``import mxnet`` this changes nothing and returns None.
     """
+    return use_threads(None, environ)
+
+
+def use_threads(count=None, environ=os.environ):
+    """`use_physical_cores`, with `count` threads instead when given (a small network: 1)."""
     if "mxnet" in sys.modules or "MXNET_OMP_MAX_THREADS" in environ:
         return None
     if "OMP_NUM_THREADS" not in environ:
-        cores = physical_cores()
-        if cores is None:
+        count = count or physical_cores()
+        if count is None:
             return None
-        environ["OMP_NUM_THREADS"] = str(cores)
+        environ["OMP_NUM_THREADS"] = str(count)
     return environ["OMP_NUM_THREADS"]

@@ -4,12 +4,10 @@ import logging
 import sys
 
 from gluon_wgan.cli import parse_config
-from gluon_wgan.threads import use_physical_cores
 
 
 def main(argv=None):
-    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
-    cfg, run = parse_config(argv)
+    cfg, run = parse_config(argv)   # sets the thread count (--threads) before MXNet loads
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
     from gluon_wgan.data import UnreadableData
     from gluon_wgan.files import RunFolderError, is_disk_full

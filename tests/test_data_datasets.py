@@ -9,11 +9,11 @@ from gluon_wgan.data.transforms import resize_and_crop, to_tensor
 
 
 def test_dataset_names_match_the_config():
-    assert DATASETS == config.DATASETS == ("shapes", "folder", "lsun", "cifar10")
+    assert DATASETS == config.DATASETS == ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(name="imagenet"), r"^unknown --dataset 'imagenet'; choose from shapes, folder, lsun, cifar10$"),
+    (dict(name="imagenet"), r"^unknown --dataset 'imagenet'; choose from shapes, shapes-simple, folder, lsun, cifar10$"),
     (dict(name="lsun"), r"^--dataset lsun needs --dataroot$"),
     (dict(name="lsun", root="/no/such/dir"), r"^--dataroot '/no/such/dir' does not exist$"),
     (dict(name="shapes", resize_backend="cv2"), r"^unknown --resize-backend 'cv2'"),
@@ -53,3 +53,19 @@ def test_shapes_are_varied_shapes_on_varied_backgrounds():
     spread = batch.reshape(64, 3, -1).std(axis=2).mean(axis=1)
     assert (spread > 0.05).all()                           # every image has a shape on its background
     assert len({tuple(np.round(m, 2)) for m in means}) == 64
+
+
+def test_shapes_simple_is_one_large_shape_on_a_flat_background():
+    """Every image: the four corners of the kept square share the background colour, a single shape
+    covers a large part of it, and the images are pure functions of their index."""
+    from gluon_wgan.data.shapes import draw_simple
+    margin = (WIDTH - HEIGHT) // 2
+    for index in range(40):
+        pixels = np.asarray(draw_simple(index))[:, margin:margin + HEIGHT]
+        corners = {tuple(pixels[y, x]) for y in (0, -1) for x in (0, -1)}
+        assert len(corners) == 1, index
+        background = np.all(pixels == pixels[0, 0], axis=-1)
+        assert 0.08 < 1 - background.mean() < 0.75, index    # a ring of radius 30 covers ~10%
+    np.testing.assert_array_equal(np.asarray(draw_simple(7)), np.asarray(draw_simple(7)))
+    item = get_dataset("shapes-simple", image_size=32)[7]
+    assert item.shape == (3, 32, 32) and not np.array_equal(item, get_dataset("shapes", image_size=32)[7])

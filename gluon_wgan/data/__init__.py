@@ -12,7 +12,8 @@ from .shapes import Shapes
 from .stream import BatchStream, UnreadableData, check_readable
 from .transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, ImageTransform
 
-DATASETS = ("shapes", "folder", "lsun", "cifar10")
+DATASETS = ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
+EMBEDDED = ("shapes", "shapes-simple")
 
 __all__ = ["DATASETS", "BACKENDS", "INTERPOLATIONS", "FILTERS", "get_dataset", "BatchStream", "BadRecord",
            "UnreadableData", "check_readable",
@@ -25,8 +26,9 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
 
     Parameters
     ----------
-    name : {'shapes', 'folder', 'lsun', 'cifar10'}
-        'shapes' is embedded (10,000 drawn images, no download); 'folder' reads every image under
+    name : {'shapes', 'shapes-simple', 'folder', 'lsun', 'cifar10'}
+        'shapes' and 'shapes-simple' are embedded (10,000 drawn images each, no download; see
+        `data.shapes`); 'folder' reads every image under
         `root`; 'lsun' reads ``root/<lsun_category>_train_lmdb``; 'cifar10' uses Gluon's CIFAR-10
         (downloaded into `root`, or Gluon's default folder, when missing).
     root : str, optional
@@ -58,8 +60,9 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
     if limit is not None and (int(limit) != limit or limit < 1):
         raise ValueError(f"--limit must be a positive integer, got {limit!r}")
     transform = ImageTransform(image_size, resize_backend, interpolation)
-    if name == "shapes":
-        return Shapes(transform, size=min(limit or Shapes.size_default, Shapes.size_default))
+    if name in EMBEDDED:
+        return Shapes(transform, size=min(limit or Shapes.size_default, Shapes.size_default),
+                      simple=name == "shapes-simple")
     if name == "cifar10":
         return CIFAR10(root, transform, limit)
     if not root:

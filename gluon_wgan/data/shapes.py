@@ -1,7 +1,9 @@
-"""The embedded default dataset: coloured shapes drawn with Pillow, no download and no data files.
+"""The embedded datasets: coloured shapes drawn with Pillow, no download and no data files.
 
-Each image is a pure function of its index: a background (flat, gradient or stripes) and one to three
-filled shapes (circle, square, triangle, ring, diamond) in saturated colours. Images are drawn at
+Each image is a pure function of its index. 'shapes': a background (flat, gradient or stripes) and one
+to three filled shapes (circle, square, triangle, ring, diamond) in saturated colours. 'shapes-simple':
+one large circle, square, triangle or ring on a flat background, what a small network learns to draw
+in the two minutes of the quickstart. Images are drawn at
 160 x 128 pixels, larger and not square like photographs, then go through the same `ImageTransform` as
 real data (shorter side resized, centre crop), so the resize path is exercised by every run.
 """
@@ -47,9 +49,9 @@ def _background(rng):
     return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
 
 
-def _draw_shape(draw, rng):
-    kind = SHAPES[rng.integers(len(SHAPES))]
-    radius = rng.uniform(14, 40)
+def _draw_shape(draw, rng, kinds=SHAPES, radii=(14, 40)):
+    kind = kinds[rng.integers(len(kinds))]
+    radius = rng.uniform(*radii)
     margin = (WIDTH - HEIGHT) / 2  # keep shapes inside the centre square that the crop keeps
     cx, cy = rng.uniform(margin + radius, WIDTH - margin - radius), rng.uniform(radius, HEIGHT - radius)
     colour = _colour(rng, False)
@@ -77,6 +79,14 @@ def draw(index):
     return image
 
 
+def draw_simple(index):
+    """The `index`-th 'shapes-simple' image: one large shape of four kinds on a flat background."""
+    rng = np.random.default_rng([_SEED, 1, int(index)])
+    image = Image.new("RGB", (WIDTH, HEIGHT), _colour(rng, True))
+    _draw_shape(ImageDraw.Draw(image), rng, kinds=("circle", "square", "triangle", "ring"), radii=(30, 50))
+    return image
+
+
 class Shapes(Dataset):
     """Procedurally drawn coloured shapes on varied backgrounds, resized by `transform`.
 
@@ -86,12 +96,15 @@ class Shapes(Dataset):
         PIL RGB image -> array; normally an `ImageTransform`.
     size : int, default 10000
         Number of distinct images.
+    simple : bool, default False
+        One large shape on a flat background ('shapes-simple') instead.
     """
 
     size_default = SIZE
 
-    def __init__(self, transform, size=SIZE):
+    def __init__(self, transform, size=SIZE, simple=False):
         self.transform, self.size = transform, int(size)
+        self._draw = draw_simple if simple else draw
 
     def __len__(self):
         return self.size
@@ -99,7 +112,7 @@ class Shapes(Dataset):
     def __getitem__(self, index):
         if not 0 <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} shapes")
-        return self.transform(draw(index))
+        return self.transform(self._draw(index))
 
     def describe(self, index):
         """A name for record `index` in reports."""

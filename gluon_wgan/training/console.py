@@ -1,6 +1,7 @@
 """What a run prints: the header before training and the amount of work its progress bar counts."""
 import os
 
+from ..config import EMBEDDED
 from .schedule import critic_iters
 
 _OBJECTIVES = {
@@ -51,8 +52,8 @@ def _model(kind, role, width, norm):
 
 
 def _data(cfg):
-    if cfg.dataset == "shapes":
-        return "embedded shapes"
+    if cfg.dataset in EMBEDDED:
+        return f"embedded {cfg.dataset}"
     where = f" in {cfg.dataroot}" if cfg.dataroot else ""
     what = f"LSUN {cfg.lsun_category}" if cfg.dataset == "lsun" else cfg.dataset
     return f"{what}{where} ({cfg.resize_backend} {cfg.interpolation} resize)"
