@@ -79,7 +79,7 @@ def _load():
             path = _library_path(mx)
             if not os.path.exists(path):
                 log.info("compiling the fused layer-norm kernels into %s (once per machine and MXNet, "
-                         "about 20 s)", path)
+                         "about 10 s)", path)
                 _build(mx, path)
             try:
                 mx.library.load(path, verbose=False)
