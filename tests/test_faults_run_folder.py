@@ -168,6 +168,7 @@ def _remove(path):
 
 @pytest.mark.parametrize("damage,expected", [
     (lambda run: _remove(latest(run) / "state.json"), "lacks state.json"),
+    (lambda run: _remove(latest(run) / "config.json"), "lacks config.json"),
     (lambda run: _remove(latest(run)), "has no checkpoint"),
     (lambda run: _remove(run / "checkpoints"), "has no checkpoint"),
     (lambda run: _remove(latest(run) / "critic.optimizer.params"), "lacks critic.optimizer.params"),

@@ -92,13 +92,13 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        return _train_locked(cfg, kvstore, progress, outdir, _checkpoint_to_resume(outdir, resume),
-                             trust_pickled_states)
+        latest = _checkpoint_to_resume(outdir, resume, trust_pickled_states)
+        return _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states)
 
 
-def _checkpoint_to_resume(outdir, resume):
-    """The checkpoint folder to continue from, or None for a new run; RunFolderError if that is not
-    what `resume` asks for. The caller holds the folder's lock."""
+def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
+    """The checkpoint folder to continue from, complete and safe to read, or None for a new run;
+    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock."""
     paths = _run_paths(outdir)
     checkpoint.clean(paths["checkpoints"])   # a killed save's leftovers: this run's own, under the lock
     latest = checkpoint.find_latest(paths["checkpoints"])
@@ -113,6 +113,8 @@ def _checkpoint_to_resume(outdir, resume):
     if latest is not None and resume is False:
         raise RunFolderError(f"--outdir {outdir} already holds a run; pass --resume to continue it or "
                              "choose another --outdir")
+    if latest is not None:
+        checkpoint.check(latest, trust_pickled_states)   # before anything reads its files
     return latest
 
 
