@@ -35,11 +35,15 @@ class TrainConfig:
     resize_backend: str = opt("pillow", "library that resizes the images (the paper's code used Pillow)",
                               choices=RESIZE_BACKENDS)
     interpolation: str = opt("bicubic", "resize filter, by name", choices=INTERPOLATIONS)
-    workers: int = opt(0, "data loading worker processes (0 loads in the training process)")
+    workers: int = opt(None, "data loading worker processes; 0 loads in the training process. Default: 0 on "
+                             "CPUs, where workers take cores from the computation, and on a GPU min(16, cores - 1), "
+                             "at least 2, as LSUN's decoding needs (benchmarks/data_workers.py)")
 
     # Models.
-    generator: str = opt("dcgan", "generator architecture", choices=("dcgan", "mlp"))
-    critic: str = opt("dcgan", "critic architecture", choices=("dcgan", "mlp"))
+    generator: str = opt("dcgan", "generator architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's "
+                                  "32x32 CIFAR-10 network (width --ngf)", choices=("dcgan", "mlp", "cifar"))
+    critic: str = opt("dcgan", "critic architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's 32x32 "
+                               "CIFAR-10 network (width --ndf)", choices=("dcgan", "mlp", "cifar"))
     nz: int = opt(100, "size of the latent noise z")
     ngf: int = opt(64, "DCGAN generator width (filters of the last hidden layer)")
     ndf: int = opt(64, "DCGAN critic width (filters of the first layer)")
@@ -145,7 +149,7 @@ class TrainConfig:
         if self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
         for name in ("workers", "warmup_iters", "burst_every", "n_extra_layers", "eval_every", "threads"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 yield f"{flag(name)} must be >= 0, got {getattr(self, name)}"
         for name in ("lr_d", "lr_g", "clamp"):
             if not getattr(self, name) > 0:
@@ -154,9 +158,11 @@ class TrainConfig:
             yield f"--gp-weight must be >= 0, got {self.gp_weight}"
         if self.dataset not in EMBEDDED and not self.dataroot and self.dataset != "cifar10":
             yield f"--dataset {self.dataset} needs --dataroot"
-        if self.activation != "dcgan" and "mlp" in (self.generator, self.critic):
-            yield (f"--activation {self.activation} applies to the DCGAN networks; the MLP ones are ReLU "
-                   "networks")
+        if self.activation != "dcgan" and {"mlp", "cifar"} & {self.generator, self.critic}:
+            yield (f"--activation {self.activation} applies to the DCGAN networks; the MLP and CIFAR-10 ones "
+                   "keep their own")
+        if "cifar" in (self.generator, self.critic) and self.image_size != 32:
+            yield f"--generator/--critic cifar are the WGAN-GP code's 32x32 networks: use --image-size 32, not {size}"
         if self.epoch_boundaries == "official" and self.method == "wgan-gp":
             yield ("--epoch-boundaries official cannot be used with --method wgan-gp: the penalty interpolates "
                    "between real and fake batches of one size, and an epoch's last batch is short")
@@ -210,6 +216,29 @@ _WGANGP_FIG2_METHODS = ("gan", "lsgan", "wgan", "wgan-gp")
 # centre crop (docs/resize.md). The package's own default filter is bicubic.
 _WGAN_LSUN = dict(dataset="lsun", interpolation="bilinear")
 
+# The WGAN-GP code's CIFAR-10 runs (gan_cifar.py): its 32x32 networks with DIM = 128 and nz = 128, batch
+# 64, 200,000 generator iterations, no 100-iteration bursts, and the Inception Score of the papers'
+# network every 1,000 iterations over 1,000 samples in 10 splits, as that code logs it (Table 3's
+# final scores use 50,000: scripts/evaluate.py). Its RMSProp is TensorFlow's: decay 0.9, epsilon 1e-10
+# inside the square root.
+_WGANGP_CIFAR = dict(dataset="cifar10", image_size=32, generator="cifar", critic="cifar", nz=128, ngf=128,
+                     ndf=128, critic_bias=True, gen_iters=200000, warmup_iters=0, burst_every=0,
+                     eval_every=1000, eval_samples=1000, inception="fid-inception", sample_every=1000,
+                     checkpoint_every=1000)
+_TF_RMSPROP = dict(optimizer="rmsprop", lr_d=5e-5, lr_g=5e-5, rmsprop_alpha=0.9, rmsprop_eps=1e-10,
+                   rmsprop_eps_mode="mxnet")
+_WGANGP_FIG3_CURVES = {
+    # Weight clipping at 0.01 after each critic update, BatchNorm in the critic.
+    "wgan": dict(method="wgan", clip_when="after", critic_norm="batch", **_TF_RMSPROP),
+    # The penalty with clipping's optimizer and learning rate ("to control for the optimizer").
+    "wgan-gp-rmsprop": dict(method="wgan-gp", critic_norm="none", **_TF_RMSPROP),
+    # The penalty as released: Adam(1e-4, 0.5, 0.9), no normalization in the critic.
+    "wgan-gp-adam": dict(method="wgan-gp", critic_norm="none", optimizer="adam", lr_d=1e-4, lr_g=1e-4,
+                         beta1=0.5, beta2=0.9),
+    # DCGAN's objective with Adam(2e-4, 0.5) and one critic step (its method defaults), BatchNorm critic.
+    "dcgan": dict(method="gan", critic_norm="batch"),
+}
+
 PRESETS = {
     # About two minutes on two CPU cores: WGAN (clipping, RMSprop) on one large shape per image, until
     # the samples show recognisable circles, squares and rings. Chosen by measurement (issue 14): 10x
@@ -242,6 +271,8 @@ PRESETS = {
     # WGAN-GP paper Fig. 2: every architecture row with every method column, e.g. wgangp-fig2-mlp-lsgan.
     **{f"wgangp-fig2-{arch}-{method}": dict(dataset="lsun", method=method, **options)
        for arch, options in _WGANGP_FIG2_ARCHS.items() for method in _WGANGP_FIG2_METHODS},
+    # WGAN-GP paper Fig. 3: the four CIFAR-10 curves, e.g. wgangp-fig3-wgan-gp-adam (docs/reproducing.md).
+    **{f"wgangp-fig3-{curve}": dict(_WGANGP_CIFAR, **options) for curve, options in _WGANGP_FIG3_CURVES.items()},
 }
 
 

@@ -14,6 +14,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from . import compat
+from .models.cifar import CIFARCritic
 from .models.dcgan import DCGANCritic
 from .models.layers import ReLU, Tanh
 from .models.mlp import MLPCritic
@@ -23,7 +24,7 @@ PATHS = ("auto", "explicit", "autograd")
 
 # Critics whose output is `reshape(body(x), (-1,))`, the forward `input_grad` transposes; any other
 # forward is refused rather than silently mis-modelled.
-_CRITICS = (DCGANCritic, MLPCritic)
+_CRITICS = (DCGANCritic, MLPCritic, CIFARCritic)
 
 # Under the square root: sqrt's derivative at 0 is infinite, and an MLP critic whose ReLUs are all
 # off for a sample has a gradient of exactly 0 there (torch.norm's gradient is 0 too).

@@ -1,4 +1,5 @@
-"""Figures across finished or running runs, from their folders alone: the WGAN paper's Fig. 3 and a GIF.
+"""Figures across finished or running runs, from their folders alone: the WGAN paper's Fig. 3, the
+WGAN-GP paper's Fig. 3 (Inception Score against generator iterations and seconds) and a GIF.
 
 A run folder holds ``metrics.jsonl`` (one record per generator iteration, see
 `gluon_wgan.training.runlog`), ``config.json`` and ``samples/<gen_iter:07d>.png`` (the sample grid of
@@ -92,6 +93,78 @@ def load_run(run_dir, label=None):
         raise ValueError(f"{path}: a loss is not a number ({err})") from None
     config = _read_json(os.path.join(run_dir, "config.json"))
     return Run(run_dir, label or run_label(run_dir, config), gen_iters, values, estimate, sample_grids(run_dir))
+
+
+class Scores(NamedTuple):
+    """The Inception Scores of one run folder (records with --eval-every's `is_mean`)."""
+    path: str
+    label: str
+    gen_iters: np.ndarray        # (K,) generator iterations done when each score was computed
+    seconds: np.ndarray          # (K,) training seconds by then (evaluations not counted)
+    is_mean: np.ndarray          # (K,)
+    is_std: np.ndarray           # (K,) spread over the splits
+    network: str                 # config.json's `inception`: 'fid-inception' or 'gluoncv'
+
+
+def load_scores(run_dir, label=None):
+    """Read the Inception Scores of one run folder into `Scores`.
+
+    Raises
+    ------
+    ValueError
+        One line naming the folder, as `load_run` does, or when no record has an Inception Score.
+    """
+    load_run(run_dir)   # the folder and its records, checked as for the other figure
+    by_iter = {r["gen_iter"]: r for r in _read_records(os.path.join(run_dir, "metrics.jsonl"))
+               if isinstance(r.get("gen_iter"), int) and "is_mean" in r}
+    if not by_iter:
+        raise ValueError(f"{run_dir}: metrics.jsonl has no Inception Score yet (train with --eval-every N)")
+    records = [by_iter[i] for i in sorted(by_iter)]
+    try:
+        columns = {key: np.asarray([r[key] for r in records], np.float64)
+                   for key in ("seconds", "is_mean", "is_std")}
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{run_dir}/metrics.jsonl: a score record lacks a number ({err})") from None
+    config = _read_json(os.path.join(run_dir, "config.json"))
+    # +1: a record is written after its generator iteration, so it has done gen_iter + 1 of them.
+    return Scores(run_dir, label or run_label(run_dir, config), np.array(sorted(by_iter)) + 1, columns["seconds"],
+                  columns["is_mean"], columns["is_std"], str(config.get("inception", "gluoncv")))
+
+
+def plot_inception_scores(runs, path):
+    """The WGAN-GP paper's Fig. 3: each run's Inception Score against generator iterations (left) and
+    against training wall-clock seconds (right), the spread over splits shaded; a PNG at `path`.
+
+    Raises
+    ------
+    ValueError
+        When the runs' scores come from different Inception networks, which do not compare.
+    """
+    networks = sorted({run.network for run in runs})
+    if len(networks) > 1:
+        raise ValueError(f"the runs' scores come from different Inception networks ({', '.join(networks)}), "
+                         "which do not compare; plot them separately")
+    note = ("the papers' Inception network" if networks == ["fid-inception"] else
+            "gluoncv's InceptionV3: compares this package's runs only, not papers'")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=100, sharey=True)
+    for i, run in enumerate(runs):
+        for ax, x in zip(axes, (run.gen_iters, run.seconds)):
+            ax.plot(x, run.is_mean, color=f"C{i % 10}", marker="o", markersize=3, linewidth=1.4, label=run.label)
+            ax.fill_between(x, run.is_mean - run.is_std, run.is_mean + run.is_std, color=f"C{i % 10}", alpha=0.15)
+    axes[0].set_xlabel("generator iterations")
+    axes[1].set_xlabel("wall-clock seconds of training (evaluations not counted)")
+    axes[0].set_ylabel(f"Inception Score ({note})", fontsize=9)
+    for ax in axes:
+        ax.xaxis.set_major_locator(integer_ticks())
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=9)
+    fig.suptitle("Inception Score during training (WGAN-GP paper, Fig. 3)")
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    atomic_write(path, buffer.getvalue())
 
 
 def default_window(runs):

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""The WGAN paper's Fig. 3 from run folders, and a progress GIF of one run's sample grids.
+"""The WGAN paper's Fig. 3 (or with --inception-score the WGAN-GP paper's) from run folders, and a
+progress GIF of one run's sample grids.
 
 Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gif runs/wgan
 """
@@ -14,11 +15,16 @@ def build_parser():
         prog="plot_runs.py",
         description="Plot the critic's Wasserstein estimate (w_estimate = -loss_d) against generator "
                     "iterations for each RUN_DIR, median-filtered, with each run's latest sample grid "
-                    "beside it (WGAN paper, Fig. 3), from metrics.jsonl, config.json and samples/ alone; "
-                    "optionally a GIF of one run's sample grids in gen_iter order.",
+                    "beside it (WGAN paper, Fig. 3), from metrics.jsonl, config.json and samples/ alone; or, "
+                    "with --inception-score, the Inception Score against generator iterations and against "
+                    "wall-clock seconds (WGAN-GP paper, Fig. 3); optionally a GIF of one run's sample grids "
+                    "in gen_iter order.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (each with metrics.jsonl)")
     parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure")
+    parser.add_argument("--inception-score", action="store_true",
+                        help="plot the Inception Scores that --eval-every logged, against generator iterations "
+                             "and training seconds (WGAN-GP paper, Fig. 3), instead of the critic's estimate")
     parser.add_argument("--window", type=int, default=None,
                         help="median filter width in generator iterations, centred; 1 draws the raw values "
                              "(default: about 1/40 of the longest run, odd, at most 101 as in the WGAN paper)")
@@ -35,6 +41,8 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.inception_score and args.window is not None:
+        parser.error("--window applies to the critic's estimate, not to --inception-score")
     if args.window is not None and args.window < 1:
         parser.error(f"--window must be at least 1, got {args.window}")
     if args.labels is not None and len(args.labels) != len(args.run_dirs):
@@ -46,16 +54,22 @@ def main(argv=None):
     # After parsing, so that --help and bad flags stay quick.
     import os
 
-    from gluon_wgan.runs import default_window, load_run, plot_w_estimates, sample_grids, save_progress_gif
+    from gluon_wgan.runs import (default_window, load_run, load_scores, plot_inception_scores, plot_w_estimates,
+                                 sample_grids, save_progress_gif)
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:
-        runs = [load_run(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
+        load = load_scores if args.inception_score else load_run
+        runs = [load(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
         if args.gif and not sample_grids(args.gif):  # before writing anything
             raise ValueError(f"{args.gif}: no sample grids in samples/ for a GIF")
-        window = args.window or default_window(runs)
-        plot_w_estimates(runs, args.out, window=window)
-        print(f"wrote {args.out} ({len(runs)} run(s), median filter of {window})")
+        if args.inception_score:
+            plot_inception_scores(runs, args.out)
+            print(f"wrote {args.out} ({len(runs)} run(s), {sum(len(r.is_mean) for r in runs)} scores)")
+        else:
+            window = args.window or default_window(runs)
+            plot_w_estimates(runs, args.out, window=window)
+            print(f"wrote {args.out} ({len(runs)} run(s), median filter of {window})")
         if args.gif:
             gif_out = args.gif_out or os.path.join(args.gif, "progress.gif")
             frames = save_progress_gif(args.gif, gif_out, duration_ms=args.frame_ms)

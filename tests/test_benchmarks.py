@@ -9,12 +9,17 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_run", os.path.join(ROOT, "benchmarks", "run.py"))
+def _load(name):
+    """benchmarks/<name>.py as a module (the folder is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", os.path.join(ROOT, "benchmarks", f"{name}.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _load("run")
 
 
 def test_measure_reports_a_median_per_call(bench):
@@ -72,3 +77,15 @@ def test_vs_torch_summary_takes_medians_of_per_round_ratios():
     result = dict(machine="m", rounds=3, number=1, summary=s,
                   workers=dict(mxnet=dict(version="1.9.1", threads="2"), torch=dict(version="2", threads=2)))
     assert "| wgan-gp critic iteration | 2.000 | 2.000 | 1.00 (0.50-2.00) |" in vs.markdown(result)
+
+
+def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
+    """Against the closed form of gan_cifar.py's layers at DIM = 128: in pixels x k^2 x C_in x C_out for a
+    transposed convolution, out pixels x k^2 x C_in x C_out for a convolution, in x out for a dense layer."""
+    fig3_cost = _load("fig3_cost")
+    from gluon_wgan.models import CIFARCritic, CIFARGenerator
+    g, d = CIFARGenerator(), CIFARCritic()
+    for net in (g, d):
+        net.initialize()
+    assert fig3_cost.conv_macs(g, (128,)) == 128 * 8192 + 16 * 25 * 512 * 256 + 64 * 25 * 256 * 128 + 256 * 25 * 128 * 3
+    assert fig3_cost.conv_macs(d, (3, 32, 32)) == 256 * 25 * 3 * 128 + 64 * 25 * 128 * 256 + 16 * 25 * 256 * 512 + 8192

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 from mxnet import autograd
 
-from gluon_wgan.models import (DCGANCritic, DCGANGenerator, DCGANInit, MLPCritic, MLPGenerator,
-                               get_model, list_models)
+from gluon_wgan.models import (CIFARCritic, CIFARGenerator, DCGANCritic, DCGANGenerator, DCGANInit, MLPCritic,
+                               MLPGenerator, get_model, list_models)
 
 
 def _built(net, ctx, hybridize=True):
@@ -93,7 +93,8 @@ def test_init_statistics(ctx):
 
 
 def test_get_model_lists_valid_names():
-    assert list_models() == ["dcgan_critic", "dcgan_generator", "mlp_critic", "mlp_generator"]
+    assert list_models() == ["cifar_critic", "cifar_generator", "dcgan_critic", "dcgan_generator", "mlp_critic",
+                             "mlp_generator"]
     assert isinstance(get_model("dcgan_critic", image_size=32), DCGANCritic)
     with pytest.raises(ValueError, match="dcgan_critic"):
         get_model("resnet")
@@ -143,3 +144,58 @@ def test_gated_networks_double_the_width_before_each_gate():
     images = generator(mx.nd.random.normal(shape=(2, 8)))
     assert images.shape == (2, 3, 32, 32)
     assert critic(images).shape == (2,)
+
+
+def test_cifar_networks_follow_the_released_layer_list(ctx):
+    """gan_cifar.py with DIM = 128: dense 128 -> 4*4*4DIM, 5x5 transposed convolutions 4DIM -> 2DIM ->
+    DIM -> 3; 5x5 convolutions 3 -> DIM -> 2DIM -> 4DIM, dense 4*4*4DIM -> 1 (weights listed as MXNet
+    stores them: Dense (out, in), Conv2D (out, in, k, k), Conv2DTranspose (in, out, k, k))."""
+    def weights(net):
+        return [p.shape for name, p in net.collect_params().items() if name.endswith("weight")]
+    assert weights(CIFARGenerator()) == [(8192, 128), (512, 256, 5, 5), (256, 128, 5, 5), (128, 3, 5, 5)]
+    assert weights(CIFARCritic()) == [(128, 3, 5, 5), (256, 128, 5, 5), (512, 256, 5, 5), (1, 8192)]
+    g = _built(CIFARGenerator(nz=6, dim=4), ctx)
+    d = _built(CIFARCritic(dim=4, norm="none"), ctx)
+    with autograd.train_mode():
+        images = g(mx.nd.random.normal(shape=(5, 6), ctx=ctx))
+    assert images.shape == (5, 3, 32, 32) and np.abs(images.asnumpy()).max() <= 1.0
+    scores = d(images)
+    assert scores.shape == (5,)
+    np.testing.assert_allclose(d(images[2:3]).asnumpy(), scores.asnumpy()[2:3], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("net", [CIFARGenerator, CIFARCritic])
+def test_cifar_networks_are_32x32_only(net):
+    with pytest.raises(ValueError, match="32x32"):
+        net(image_size=64)
+
+
+def test_cifar_generator_gradient_matches_finite_differences():
+    """Hybridized, in float64, against central differences of sum(G(z) * r): the ReLU after the
+    reshape is spelled as clip (an MKL-DNN workaround) and must still be a ReLU."""
+    g = CIFARGenerator(nz=3, dim=2)
+    g.initialize(DCGANInit())
+    g.cast("float64")
+    g.hybridize()
+    rng = np.random.RandomState(0)
+    z = mx.nd.array(rng.normal(size=(4, 3)), dtype="float64")
+    r = mx.nd.array(rng.normal(size=(4, 3, 32, 32)), dtype="float64")
+
+    def objective():
+        with autograd.train_mode():
+            return (g(z) * r).sum().asscalar()
+    with autograd.record():
+        loss = (g(z) * r).sum()
+    loss.backward()
+    weight = g.dense[0].weight
+    grad = weight.grad().asnumpy()
+    for flat in np.argsort(-np.abs(grad).ravel())[:3]:
+        idx = np.unravel_index(flat, grad.shape)
+        data = weight.data()
+        saved = data[idx].asscalar()
+        data[idx] = saved + 1e-6
+        plus = objective()
+        data[idx] = saved - 1e-6
+        minus = objective()
+        data[idx] = saved
+        np.testing.assert_allclose(grad[idx], (plus - minus) / 2e-6, rtol=1e-5)

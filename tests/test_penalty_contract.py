@@ -21,7 +21,7 @@ import pytest
 from mxnet import autograd, gluon, nd
 
 from gluon_wgan import losses
-from gluon_wgan.models import DCGANCritic, MLPCritic
+from gluon_wgan.models import CIFARCritic, DCGANCritic, MLPCritic
 from gluon_wgan.penalty import gradient_penalty
 
 CRITICS = {
@@ -32,13 +32,21 @@ CRITICS = {
     "dcgan16-tanh-layer": dict(image_size=16, ndf=3, nc=2, norm="layer", activation="tanh"),
     "dcgan16-gated-none": dict(image_size=16, ndf=2, nc=2, norm="none", use_bias=True, activation="gated"),
     "mlp-image": dict(in_shape=(2, 4, 4), hidden=8, n_hidden=3),
+    # The WGAN-GP code's CIFAR-10 critic: 5x5 stride-2 convolutions with padding, a dense score.
+    "cifar-none": dict(image_size=32, dim=2, nc=3, norm="none", use_bias=True),
+    "cifar-layer": dict(image_size=32, dim=1, nc=3, norm="layer", use_bias=True),
 }
 FD_STEP, FD_RTOL, FD_ATOL = 1e-6, 1e-5, 1e-9
 
 
 def make_critic(spec, dtype="float64", ctx=None, seed=0):
     """Random parameters scaled so that ||grad D|| is of order 1, gains and shifts away from 1 and 0."""
-    critic = MLPCritic(**spec) if "in_shape" in spec else DCGANCritic(**spec)
+    if "in_shape" in spec:
+        critic = MLPCritic(**spec)
+    elif "dim" in spec:
+        critic = CIFARCritic(**{k: v for k, v in spec.items() if k != "nc"})   # always 3 channels
+    else:
+        critic = DCGANCritic(**spec)
     critic.initialize(mx.init.Zero(), ctx=ctx)
     critic.cast(dtype)
     rng = np.random.RandomState(seed)

@@ -1,8 +1,10 @@
 """scripts/plot_runs.py: the figure and the GIF from run folders, --help, one-line errors with exit code 2."""
+import json
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -51,6 +53,9 @@ def test_real_tiny_run(tiny_cfg, tmp_path):
     ("window", "--window must be at least 1"),
     ("gif-out-alone", "--gif-out needs --gif RUN_DIR"),
     ("gif-empty", "no sample grids"),
+    ("no-scores", "has no Inception Score yet (train with --eval-every N)"),
+    ("window-scores", "--window applies to the critic's estimate"),
+    ("mixed-networks", "different Inception networks (fid-inception, gluoncv)"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, case, message):
     good = make_run(tmp_path / "good", [1.0, 2.0])
@@ -58,7 +63,11 @@ def test_bad_input_one_line_exit_2(tmp_path, case, message):
     empty.mkdir()
     (empty / "metrics.jsonl").write_text("")
     out = str(tmp_path / "f.png")
+    scored = [scored_run(tmp_path / name, network) for name, network in (("p", "fid-inception"), ("g", "gluoncv"))]
     argv = {"missing": [str(tmp_path), "--out", out],
+            "no-scores": [good, "--out", out, "--inception-score"],
+            "window-scores": [scored[0], "--out", out, "--inception-score", "--window", "3"],
+            "mixed-networks": [*scored, "--out", out, "--inception-score"],
             "empty": [good, str(empty), "--out", out],
             "labels": [good, good, "--out", out, "--labels", "x"],
             "window": [good, "--out", out, "--window", "0"],
@@ -71,10 +80,52 @@ def test_bad_input_one_line_exit_2(tmp_path, case, message):
     assert not os.path.exists(out)
 
 
+def scored_run(folder, network="fid-inception", scores=((999, 2.0, 40.0), (1999, 3.5, 81.0))):
+    """A run whose metrics.jsonl has Inception Scores at the given (gen_iter, is_mean, seconds)."""
+    lines = [json.dumps(dict(gen_iter=g, loss_d=-1.0, loss_g=0.1, seconds=t, fid=50.0, is_mean=m, is_std=0.1))
+             for g, m, t in scores]
+    return make_run(folder, [1.0] * 3, (), dict(method="wgan-gp", inception=network), extra_lines=lines)
+
+
+def test_inception_score_figure(tmp_path):
+    """The WGAN-GP paper's Fig. 3 layout from two runs; scores at iterations done and training seconds."""
+    from gluon_wgan.runs import load_scores
+    a = scored_run(tmp_path / "a")
+    b = scored_run(tmp_path / "b", scores=((999, 1.5, 20.0),))
+    scores = load_scores(a)
+    assert scores.gen_iters.tolist() == [1000, 2000] and scores.seconds.tolist() == [40.0, 81.0]
+    assert scores.is_mean.tolist() == [2.0, 3.5] and scores.network == "fid-inception"
+    out = tmp_path / "is.png"
+    result = cli(a, b, "--out", str(out), "--inception-score", "--labels", "clip", "penalty")
+    assert result.returncode == 0, result.stderr
+    assert Image.open(out).format == "PNG" and "2 run(s), 3 scores" in result.stdout
+
+
+def test_inception_score_of_a_real_run(tiny_cfg, monkeypatch, tmp_path):
+    """--eval-every's records, written by the training loop, plotted as they are (random InceptionV3:
+    the values mean nothing, the wiring is what is tested)."""
+    from gluon_wgan.metrics import inception
+    from gluon_wgan.runs import load_scores
+    from gluon_wgan.training import evaluate as evaluation
+    from gluon_wgan.training.loop import train
+    real_class = inception.InceptionV3Features
+    monkeypatch.setattr(evaluation, "InceptionV3Features",
+                        lambda weights=None, pretrained=False, random_init=False, dims=2048, **kw:
+                        real_class(random_init=True, dims=64, **kw))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    cfg = tiny_cfg(gen_iters=4, eval_every=2, eval_samples=4, log_every=1)
+    train(cfg, progress=False)
+    scores = load_scores(cfg.outdir)
+    assert scores.gen_iters.tolist() == [2, 4] and scores.network == "gluoncv"
+    assert (np.diff(scores.seconds) > 0).all() and (scores.is_mean >= 1).all()
+    result = cli(cfg.outdir, "--out", str(tmp_path / "is.png"), "--inception-score")
+    assert result.returncode == 0, result.stderr
+
+
 def test_help():
     result = cli("--help")
     assert result.returncode == 0
-    for flag in ("--out", "--window", "--labels", "--gif", "--gif-out"):
+    for flag in ("--out", "--window", "--labels", "--gif", "--gif-out", "--inception-score"):
         assert flag in result.stdout
 
 

@@ -273,6 +273,29 @@ def test_eval_every_logs_fid_and_inception_score(tiny_cfg, monkeypatch, tmp_path
     assert os.listdir(tmp_path / "cache" / "gluon_wgan" / "inception")   # real statistics cached
 
 
+def test_seconds_leave_out_evaluation(tiny_cfg, monkeypatch):
+    """`seconds` is training time (the x axis of the WGAN-GP paper's Fig. 3); each evaluation's own
+    time is logged beside its scores."""
+    from gluon_wgan.training import loop
+
+    def slow_evaluator(cfg, ctx):
+        def evaluate(generator):
+            time.sleep(2.0)
+            return dict(fid=1.0, is_mean=1.0, is_std=0.0)
+        return evaluate
+    monkeypatch.setattr(loop, "_evaluator", slow_evaluator)
+    cfg = tiny_cfg(gen_iters=6, eval_every=2, eval_samples=4, log_every=1)
+    started = time.time()
+    train(cfg, progress=False)
+    wall = time.time() - started
+    records = metrics(cfg.outdir)
+    evaluated = [r for r in records if "fid" in r]
+    assert len(evaluated) == 3 and all(r["eval_seconds"] >= 2.0 for r in evaluated)
+    # The first two evaluations happen before the last record's `seconds` is read; counted, they
+    # would put it within the run's wall time minus the third one's.
+    assert records[-1]["seconds"] < wall - sum(r["eval_seconds"] for r in evaluated)
+
+
 def test_eval_without_inception_weights_is_one_line(tmp_path):
     missing = str(tmp_path / "none.params")
     result = subprocess.run(_script("--eval-every", "1", "--inception-weights", missing,
@@ -321,3 +344,56 @@ def test_console_header_and_progress_count(tiny_cfg, caplog):
     assert lines[6].endswith(f"--resume --outdir {cfg.outdir}")
     assert lines[-1].startswith("6 generator iterations, 15 critic iterations") and \
         lines[-1].endswith(f"run in {cfg.outdir}: samples/0000006.png beside samples/real.png, loss.png, metrics.jsonl")
+
+
+@pytest.mark.parametrize("curve", ["wgan", "wgan-gp-rmsprop", "wgan-gp-adam", "dcgan"])
+def test_wgangp_fig3_presets_train(curve, tmp_path):
+    """Each curve of the WGAN-GP paper's Fig. 3 trains with the CIFAR-10 networks at a tiny width (the
+    embedded shapes stand in for CIFAR-10, evaluation off); the released code's settings arrive."""
+    from gluon_wgan.config import resolve
+    cfg = resolve(dict(dataset="shapes", ngf=4, ndf=4, nz=8, batch_size=4, gen_iters=2, eval_every=0,
+                       outdir=str(tmp_path / curve)), preset=f"wgangp-fig3-{curve}")
+    assert not list(cfg.problems())
+    assert (cfg.generator, cfg.critic, cfg.image_size, cfg.critic_bias) == ("cifar", "cifar", 32, True)
+    assert cfg.d_iters == (1 if curve == "dcgan" else 5) and cfg.warmup_iters == 0 and cfg.burst_every == 0
+    state = train(cfg, progress=False)
+    records = metrics(cfg.outdir)
+    assert state.gen_iter == 2 and [r["critic_iters"] for r in records] == [cfg.d_iters] * 2
+    assert all(np.isfinite(r["loss_d"]) for r in records) and ("gp" in records[0]) == curve.startswith("wgan-gp")
+
+
+def test_header_names_the_cifar_networks_and_the_evaluation():
+    from gluon_wgan.config import resolve
+    from gluon_wgan.training import console
+    cfg = resolve(dict(inception_weights=None), preset="wgangp-fig3-wgan")
+    lines = console.header(cfg, [mx.gpu(0)], "runs/fig3-wgan")
+    assert "WGAN-GP code's CIFAR-10 generator (ngf 128, batch norm)" in lines[2]
+    assert lines[6] == ("evaluation  FID and Inception Score every 1,000 generator iterations on 1,000 samples, "
+                        "the papers' Inception network; its time is not counted in `seconds`")
+
+
+def test_wgangp_fig3_needs_the_papers_inception_weights(tmp_path, capsys):
+    from gluon_wgan.cli import parse_config
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--preset", "wgangp-fig3-wgan-gp-adam", "--outdir", str(tmp_path / "r")])
+    assert stop.value.code == 2
+    assert "--inception fid-inception needs --inception-weights" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cpus,on_gpu,workers", [(2, False, 0), (64, False, 0), (1, True, 0), (2, True, 2),
+                                                 (4, True, 3), (8, True, 7), (64, True, 16)])
+def test_workers_default_by_devices(monkeypatch, cpus, on_gpu, workers):
+    """0 on CPUs; on a GPU every core but one, at least 2 and at most 16; --workers always wins."""
+    from gluon_wgan.data import loader_workers
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert loader_workers(None, on_gpu) == workers
+    assert loader_workers(5, on_gpu) == 5
+
+
+def test_header_names_the_default_worker_count(tiny_cfg):
+    from gluon_wgan.training import console
+    cfg = tiny_cfg()
+    assert cfg.workers is None
+    assert console.header(cfg, [mx.cpu()], cfg.outdir)[3].endswith(
+        "0 loader worker(s) (--workers's default for these devices)")
+    assert console.header(replace(cfg, workers=2), [mx.cpu()], cfg.outdir)[3].endswith("2 loader worker(s)")

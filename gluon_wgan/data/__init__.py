@@ -9,14 +9,14 @@ import os
 from .folder import CIFAR10, ImageFolder
 from .lsun import LSUN, LMDBImages
 from .shapes import Shapes
-from .stream import BatchStream, UnreadableData, check_readable
+from .stream import BatchStream, UnreadableData, check_readable, loader_workers
 from .transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, ImageTransform
 
 DATASETS = ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
 EMBEDDED = ("shapes", "shapes-simple")
 
 __all__ = ["DATASETS", "BACKENDS", "INTERPOLATIONS", "FILTERS", "get_dataset", "BatchStream", "BadRecord",
-           "UnreadableData", "check_readable",
+           "UnreadableData", "check_readable", "loader_workers",
            "ImageTransform", "Shapes", "ImageFolder", "LSUN", "LMDBImages", "CIFAR10"]
 
 

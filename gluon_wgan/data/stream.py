@@ -12,6 +12,7 @@ divide n; batch k is still a function of (seed, k, dataset).
 import collections
 import logging
 import multiprocessing
+import os
 import signal
 
 import numpy as np
@@ -155,6 +156,19 @@ def _load_batch(indices):
 def _worker_pids(pool):
     # Pool replaces a worker that exits; its private list of processes is the only way to notice.
     return {process.pid for process in pool._pool}
+
+
+def loader_workers(requested, on_gpu):
+    """The worker count of a run: `requested` (--workers) if given; else 0 on CPUs, whose compute
+    threads the workers would slow, and on a GPU every core but one (at least 2, since one worker
+    is no faster than none), up to the 16 that a GPU's rate on LSUN's images needs
+    (benchmarks/data_workers.py)."""
+    if requested is not None:
+        return int(requested)
+    if not on_gpu:
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 0 if cpus < 2 else min(16, max(2, cpus - 1))
 
 
 class BatchStream:

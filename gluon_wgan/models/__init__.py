@@ -1,14 +1,18 @@
 """Generators and critics by name: `get_model('dcgan_critic', image_size=64)`."""
+from .cifar import CIFARCritic, CIFARGenerator
 from .dcgan import DCGANCritic, DCGANGenerator, check_image_size
 from .init import DCGANInit
 from .mlp import MLPCritic, MLPGenerator
 
-__all__ = ["DCGANCritic", "DCGANGenerator", "DCGANInit", "MLPCritic", "MLPGenerator", "check_image_size",
+__all__ = ["CIFARCritic", "CIFARGenerator", "DCGANCritic", "DCGANGenerator", "DCGANInit", "MLPCritic", "MLPGenerator",
+           "check_image_size",
            "get_model", "list_models"]
 
 _MODELS = {
     "dcgan_generator": DCGANGenerator,
     "dcgan_critic": DCGANCritic,
+    "cifar_generator": CIFARGenerator,
+    "cifar_critic": CIFARCritic,
     "mlp_generator": MLPGenerator,
     "mlp_critic": MLPCritic,
 }

@@ -114,6 +114,13 @@ def row_ops(F, rows):
     return mean, spread
 
 
+def add_layers(block, *layers):
+    """Add `layers` to the sequential `block` in order, skipping None (an absent normalization)."""
+    for layer in layers:
+        if layer is not None:
+            block.add(layer)
+
+
 def normalization(kind, channels):
     """The critic/generator normalization layer named by `kind`, or None for 'none'."""
     if kind == "batch":

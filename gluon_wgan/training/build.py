@@ -19,6 +19,8 @@ def build_generator(cfg):
         return get_model("dcgan_generator", image_size=cfg.image_size, nz=cfg.nz, ngf=cfg.ngf,
                          n_extra_layers=cfg.n_extra_layers, norm=cfg.gen_norm, filters=cfg.gen_filters,
                          activation=cfg.activation)
+    if cfg.generator == "cifar":
+        return get_model("cifar_generator", image_size=cfg.image_size, nz=cfg.nz, dim=cfg.ngf, norm=cfg.gen_norm)
     return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
                      hidden=cfg.mlp_hidden)
 
@@ -29,6 +31,9 @@ def build_critic(cfg):
         return get_model("dcgan_critic", image_size=cfg.image_size, ndf=cfg.ndf,
                          n_extra_layers=cfg.n_extra_layers, norm=cfg.critic_norm, use_bias=cfg.critic_bias,
                          activation=cfg.activation)
+    if cfg.critic == "cifar":
+        return get_model("cifar_critic", image_size=cfg.image_size, dim=cfg.ndf, norm=cfg.critic_norm,
+                         use_bias=cfg.critic_bias)
     return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
 
 

@@ -2,6 +2,7 @@
 import os
 
 from ..config import EMBEDDED
+from ..data import loader_workers
 from .schedule import critic_iters
 
 _OBJECTIVES = {
@@ -31,12 +32,19 @@ def header(cfg, contexts, outdir, resumed_at=None):
         f"objective   {objective}; {cfg.optimizer} at lr {cfg.lr_d:g} (critic) / {cfg.lr_g:g} (generator)",
         f"models      {_model(cfg.generator, 'generator', cfg.ngf, cfg.gen_norm)}, "
         f"{_model(cfg.critic, 'critic', cfg.ndf, cfg.critic_norm)}; images {cfg.image_size}x{cfg.image_size}",
-        f"data        {_data(cfg)}, batch {cfg.batch_size}, {cfg.workers} loader worker(s)",
+        f"data        {_data(cfg)}, batch {cfg.batch_size}, {workers(cfg, contexts)} loader worker(s)"
+        + (" (--workers's default for these devices)" if cfg.workers is None else ""),
         f"schedule    {cfg.gen_iters:,} generator iterations, {_schedule(cfg)}: "
         f"{total_critic_iters(cfg):,} critic iterations in all",
         f"devices     {', '.join(str(c) for c in contexts)}; {threads} compute thread(s) per process",
+        *_evaluation(cfg),
         f"stopping    Ctrl-C or SIGTERM checkpoints, then exits; continue with {_resume_command(cfg)}",
     ]
+
+
+def workers(cfg, contexts):
+    """The run's data-loading processes: --workers, or its default for the devices (`loader_workers`)."""
+    return loader_workers(cfg.workers, on_gpu=any(c.device_type == "gpu" for c in contexts))
 
 
 def _resume_command(cfg):
@@ -48,7 +56,17 @@ def _resume_command(cfg):
 def _model(kind, role, width, norm):
     if kind == "mlp":
         return f"MLP {role}"
-    return f"DCGAN {role} ({'ngf' if role == 'generator' else 'ndf'} {width}, {norm} norm)"
+    name = "WGAN-GP code's CIFAR-10" if kind == "cifar" else "DCGAN"
+    return f"{name} {role} ({'ngf' if role == 'generator' else 'ndf'} {width}, {norm} norm)"
+
+
+def _evaluation(cfg):
+    if not cfg.eval_every:
+        return []
+    network = ("the papers' Inception network" if cfg.inception == "fid-inception" else
+               "gluoncv's InceptionV3, not comparable with papers' numbers")
+    return [f"evaluation  FID and Inception Score every {cfg.eval_every:,} generator iterations on "
+            f"{cfg.eval_samples:,} samples, {network}; its time is not counted in `seconds`"]
 
 
 def _data(cfg):

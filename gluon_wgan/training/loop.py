@@ -165,8 +165,9 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
-    stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=cfg.workers, start=state.batches,
-                         skipped=state.skipped_records, per_epoch=cfg.epoch_boundaries == "official")
+    stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
+                         start=state.batches, skipped=state.skipped_records,
+                         per_epoch=cfg.epoch_boundaries == "official")
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
     evaluate = _evaluator(cfg, ctx) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     if state.gen_iter == 0:
@@ -218,7 +219,10 @@ def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
                 for record in records:
                     record.update(seconds=round(state.seconds, 3), skipped_records=state.skipped_records)
                 if due_eval:
+                    started = time.time()
                     records[-1].update(evaluate(generator))
+                    records[-1]["eval_seconds"] = round(time.time() - started, 3)
+                    clock += time.time() - started   # `seconds` is training time: evaluations left out
                 append_metrics(paths["metrics"], records)
                 if events is not None:
                     events.add_records(records)
