@@ -129,7 +129,7 @@ def test_tutorial_step_gradients_match_finite_differences(name, hybridize):
     assert_matches_finite_differences(critic, real, fake, alpha, grads)
 
 
-@pytest.mark.parametrize("name", ["dcgan32-none-extra", "dcgan64-none"])
+@pytest.mark.parametrize("name", ["dcgan32-none-extra", "dcgan64-none", "cifar-none"])
 def test_penalty_share_of_every_conv_weight_is_there(name):
     """Without normalization the Wasserstein term and the penalty reach each convolution weight by
     different paths; the penalty's share (loss gradient minus the Wasserstein term's) must be
@@ -144,7 +144,8 @@ def test_penalty_share_of_every_conv_weight_is_there(name):
             assert np.abs(grad - first_order[key]).max() > 1e-3, key
 
 
-@pytest.mark.parametrize("name", ["dcgan32-layer-extra", "dcgan64-none", "dcgan16-gated-none", "mlp-image"])
+@pytest.mark.parametrize("name", ["dcgan32-layer-extra", "dcgan64-none", "dcgan16-gated-none", "mlp-image",
+                                  "cifar-none"])
 def test_float32_with_mkldnn_agrees_with_float64(name):
     spec = CRITICS[name]
     critic = make_critic(spec, seed=3)
