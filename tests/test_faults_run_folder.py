@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_wgan.files import FolderInUse, locked_folder
+from gluon_wgan.utils.files import FolderInUse, locked_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "train_wgan.py")
@@ -236,7 +236,8 @@ def test_a_second_writer_is_refused_while_the_folder_is_locked(run, capsys):
 
 def test_the_lock_dies_with_its_process(tmp_path):
     folder = str(tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gluon_wgan.files import locked_folder\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from gluon_wgan.utils.files import locked_folder\n"
                                f"with locked_folder({folder!r}):\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"

@@ -5,6 +5,7 @@ from mxnet import autograd
 
 from gluon_wgan.models import (DCGANCritic, DCGANGenerator, DCGANInit, MLPCritic, MLPGenerator,
                                get_model, list_models)
+from gluon_wgan.models.choices import ARCHITECTURES
 
 
 def _built(net, ctx, hybridize=True):
@@ -143,3 +144,8 @@ def test_gated_networks_double_the_width_before_each_gate():
     images = generator(mx.nd.random.normal(shape=(2, 8)))
     assert images.shape == (2, 3, 32, 32)
     assert critic(images).shape == (2,)
+
+
+def test_every_architecture_has_a_generator_and_a_critic():
+    """--generator and --critic offer `choices.ARCHITECTURES`; `get_model` builds each as both."""
+    assert list_models() == sorted(f"{arch}_{role}" for arch in ARCHITECTURES for role in ("generator", "critic"))

@@ -30,7 +30,7 @@ def test_figure_and_gif(tmp_path):
 
 def test_real_tiny_run(tiny_cfg, tmp_path):
     """The folder the training loop writes, read back as it is (names, config.json, samples)."""
-    from gluon_wgan.runs import load_run
+    from gluon_wgan.tools.runs import load_run
     from gluon_wgan.training.loop import train
 
     cfg = tiny_cfg(gen_iters=6)
@@ -92,5 +92,5 @@ def test_defaults_suit_a_short_run(tmp_path):
 def test_default_window(lengths, window):
     from types import SimpleNamespace
 
-    from gluon_wgan.runs import default_window
+    from gluon_wgan.tools.runs import default_window
     assert default_window([SimpleNamespace(gen_iters=range(n)) for n in lengths]) == window
