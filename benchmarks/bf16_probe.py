@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 
-from gluon_wgan.threads import use_physical_cores
+from gluon_wgan.utils.threads import use_physical_cores
 
 use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
 import mxnet as mx  # noqa: E402

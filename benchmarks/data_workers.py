@@ -295,7 +295,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from gluon_wgan.threads import use_physical_cores
+    from gluon_wgan.utils.threads import use_physical_cores
     use_physical_cores()   # as the training scripts do, before MXNet loads
     if args.make_standin:
         make_standin(args.dataroot, args.make_standin, args.codec)

@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-from gluon_wgan.threads import use_physical_cores
+from gluon_wgan.utils.threads import use_physical_cores
 
 use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
 import mxnet as mx  # noqa: E402
@@ -430,7 +430,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats < 1 or args.warmup < 0:
         parser.error("--repeats must be >= 1 and --warmup >= 0")
-    from gluon_wgan.context import parse_ctx
+    from gluon_wgan.utils.context import parse_ctx
     ctx = parse_ctx(args.ctx)[0]
     sizes, repeats = (QUICK, 2) if args.quick else (FULL, args.repeats)
     results = run(ctx, sizes, repeats, args.warmup, args.only)

@@ -30,7 +30,7 @@ FIGURES = [("wgan", "critic"), ("wgan", "gen"), ("wgan-gp", "critic"), ("wgan-gp
 
 def mxnet_iterations():
     """{(method, step): one iteration} for this package, and the device sync."""
-    from gluon_wgan.threads import use_physical_cores
+    from gluon_wgan.utils.threads import use_physical_cores
     use_physical_cores()   # before MXNet loads, as the scripts do
     import mxnet as mx
     from run import FULL, Setup

@@ -3,9 +3,8 @@
 The main entry points are re-exported here and imported on first use, so that `import gluon_wgan`
 (and `scripts/train_wgan.py --help`) does not pay for importing MXNet.
 """
-import importlib
-
 from .cuda import preload
+from .utils.lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -21,9 +20,4 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
-
-
-def __getattr__(name):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'gluon_wgan' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,11 +8,11 @@ import json
 import os
 from dataclasses import fields, replace
 
-from .config import (EMBEDDED, METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences,
-                     to_dict)
-from .files import check_writable_dir
-from .oneline import OneLineParser
-from .threads import use_threads
+from .config import METHOD_DEFAULTS, PRESETS, TrainConfig, flag, from_dict, resolve, resume_differences, to_dict
+from .data.choices import EMBEDDED
+from .utils.files import check_writable_dir
+from .utils.oneline import OneLineParser
+from .utils.threads import use_threads
 
 
 def build_parser():
@@ -98,7 +98,7 @@ def _resume_config(explicit, preset):
 def _check_environment(parser, cfg):
     """Errors that depend on this machine: the device, the data root, the output folder."""
     try:
-        from .context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
+        from .utils.context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
         devices = len(parse_ctx(cfg.ctx))
         if cfg.batch_size % devices:
             raise ValueError(f"--batch-size {cfg.batch_size} does not split evenly over the {devices} "

@@ -10,11 +10,13 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
-METHODS = ("wgan", "wgan-gp", "gan", "lsgan")
-DATASETS = ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
-EMBEDDED = ("shapes", "shapes-simple")
-RESIZE_BACKENDS = ("pillow", "opencv", "mxnet")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
+# Each list of choices is the component's own, in a module that imports nothing (--help stays quick).
+from .data.choices import BACKENDS, DATASETS, EMBEDDED, INTERPOLATIONS
+from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
+from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES
+from .training.choices import INCEPTIONS
+from .training.methods import METHODS
+
 MAX_SEED = 2 ** 31 - 1
 
 
@@ -33,7 +35,7 @@ class TrainConfig:
     lsun_category: str = opt("bedroom", "LSUN category (reads <dataroot>/<category>_train_lmdb)")
     image_size: int = opt(64, "height = width of the images; a power of two >= 16")
     resize_backend: str = opt("pillow", "library that resizes the images (the paper's code used Pillow)",
-                              choices=RESIZE_BACKENDS)
+                              choices=BACKENDS)
     interpolation: str = opt("bicubic", "resize filter, by name", choices=INTERPOLATIONS)
     workers: int = opt(None, "data loading worker processes; 0 loads in the training process. Default: 0 on "
                              "CPUs, where workers take cores from the computation, and on a GPU min(16, cores - 1), "
@@ -41,28 +43,28 @@ class TrainConfig:
 
     # Models.
     generator: str = opt("dcgan", "generator architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's "
-                                  "32x32 CIFAR-10 network (width --ngf)", choices=("dcgan", "mlp", "cifar"))
+                                  "32x32 CIFAR-10 network (width --ngf)", choices=ARCHITECTURES)
     critic: str = opt("dcgan", "critic architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's 32x32 "
-                               "CIFAR-10 network (width --ndf)", choices=("dcgan", "mlp", "cifar"))
+                               "CIFAR-10 network (width --ndf)", choices=ARCHITECTURES)
     nz: int = opt(100, "size of the latent noise z")
     ngf: int = opt(64, "DCGAN generator width (filters of the last hidden layer)")
     ndf: int = opt(64, "DCGAN critic width (filters of the first layer)")
     n_extra_layers: int = opt(0, "extra 3x3 layers in both DCGAN networks")
-    gen_norm: str = opt("batch", "generator normalization", choices=("batch", "none"))
+    gen_norm: str = opt("batch", "generator normalization", choices=GENERATOR_NORMS)
     gen_filters: str = opt("doubling", "DCGAN generator widths: doubling towards 4x4 (reference code) "
-                           "or ngf at every layer (WGAN paper Fig. 6)", choices=("doubling", "constant"))
+                           "or ngf at every layer (WGAN paper Fig. 6)", choices=FILTERS)
     activation: str = opt("dcgan", "hidden nonlinearity of the DCGAN networks: ReLU in the generator and "
                                    "LeakyReLU(0.2) in the critic, or in both tanh or gated units "
                                    "sigmoid(a) * tanh(b) after layers of twice the width (WGAN-GP paper, "
-                                   "Fig. 2)", choices=("dcgan", "tanh", "gated"))
+                                   "Fig. 2)", choices=ACTIVATIONS)
     critic_norm: str = opt("batch", "critic normalization (the gradient penalty needs layer or none)",
-                           choices=("batch", "layer", "none"))
+                           choices=CRITIC_NORMS)
     critic_bias: bool = opt(False, "biases on the critic's convolutions")
     mlp_hidden: int = opt(512, "units per hidden layer of the MLP generator/critic")
 
     # Objective and schedule.
     method: str = opt("wgan", "objective: WGAN with clipping, WGAN-GP, DCGAN's GAN, least squares GAN",
-                      choices=METHODS)
+                      choices=tuple(METHODS))
     gen_iters: int = opt(100000, "generator iterations to train")
     batch_size: int = opt(64, "images per critic and per generator iteration")
     d_iters: int = opt(5, "critic iterations per generator iteration (n_critic)")
@@ -86,13 +88,12 @@ class TrainConfig:
 
     # Optimizer.
     optimizer: str = opt("rmsprop", "optimizer of both networks; adam adds epsilon as TensorFlow (the "
-                         "WGAN-GP reference), torch-adam as PyTorch", choices=("rmsprop", "adam", "torch-adam",
-                                                                                "sgd"))
+                         "WGAN-GP reference), torch-adam as PyTorch", choices=OPTIMIZERS)
     lr_d: float = opt(5e-5, "critic learning rate")
     lr_g: float = opt(5e-5, "generator learning rate")
     rmsprop_eps: float = opt(1e-8, "RMSprop epsilon")
     rmsprop_eps_mode: str = opt("torch", "where RMSprop's epsilon sits: outside the square root "
-                                "(PyTorch, the reference code) or inside (MXNet)", choices=("torch", "mxnet"))
+                                "(PyTorch, the reference code) or inside (MXNet)", choices=RMSPROP_EPS_MODES)
     rmsprop_alpha: float = opt(0.99, "RMSprop decay of the squared-gradient average (PyTorch's alpha)")
     beta1: float = opt(0.5, "Adam beta1")
     beta2: float = opt(0.999, "Adam beta2")
@@ -120,7 +121,7 @@ class TrainConfig:
                                     "TensorFlow graph, comparable with published numbers; needs --inception-"
                                     "weights pt_inception-2015-12-05-6726825d.pth, docs/metrics.md) or "
                                     "'gluoncv' (ImageNet InceptionV3: compares runs of this package only)",
-                         choices=("gluoncv", "fid-inception"))
+                         choices=INCEPTIONS)
     inception_weights: str = opt(None, "--inception's weights: the .pth for fid-inception, a .params file for "
                                        "gluoncv (default: gluoncv's pretrained weights, downloaded once)")
     # Set by --preset (the command line's own flag), recorded so that plots can name the run by it.
@@ -273,25 +274,6 @@ PRESETS = {
        for arch, options in _WGANGP_FIG2_ARCHS.items() for method in _WGANGP_FIG2_METHODS},
     # WGAN-GP paper Fig. 3: the four CIFAR-10 curves, e.g. wgangp-fig3-wgan-gp-adam (docs/reproducing.md).
     **{f"wgangp-fig3-{curve}": dict(_WGANGP_CIFAR, **options) for curve, options in _WGANGP_FIG3_CURVES.items()},
-}
-
-
-# The WGAN-GP paper's toy runs, for scripts/reproduce_toy.py --preset (flags of that script; precedence
-# defaults < preset < explicit flags). The released toy code (gan_toy.py) trains 100,000 generator
-# iterations with lambda = 0.1; the paper's text says lambda = 10 for every experiment.
-TOY_PRESETS = {
-    # Section 4.1, Figure 2 of the released code's outputs: WGAN-GP on each toy distribution.
-    "toy-8gaussians": dict(figure="train", dataset="8gaussians", gen_iters=100000),
-    "toy-25gaussians": dict(figure="train", dataset="25gaussians", gen_iters=100000),
-    "toy-swissroll": dict(figure="train", dataset="swissroll", gen_iters=100000),
-    # The same with the paper's stated lambda = 10.
-    "toy-8gaussians-lambda10": dict(figure="train", dataset="8gaussians", gen_iters=100000, gp_weight=10.0),
-    # The comparison the released code also runs: weight clipping at 0.01 (WGAN) on the same models.
-    "toy-8gaussians-clip": dict(figure="train", dataset="8gaussians", gen_iters=100000, method="wgan"),
-    # Figure 1(a): value surfaces of critics trained to optimality, clipping vs penalty.
-    "toy-fig1a": dict(figure="1a"),
-    # Figure 1(b): 12-layer critics on the Swiss roll, per-layer gradient norms and weight histograms.
-    "toy-fig1b": dict(figure="1b"),
 }
 
 

@@ -4,7 +4,7 @@ import io
 import numpy as np
 from PIL import Image
 
-from .files import atomic_write
+from .utils.files import atomic_write
 
 
 def image_grid(images, nrow=8, padding=2):

@@ -6,7 +6,7 @@ Example: python scripts/compare_resize.py photo.jpg --size 64 --outdir resize_re
 import argparse
 import sys
 
-from gluon_wgan.oneline import OneLineParser
+from gluon_wgan.utils.oneline import OneLineParser
 
 
 def build_parser():
@@ -34,7 +34,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from tqdm import tqdm  # after parsing: --help and bad flags stay quick
 
-    from gluon_wgan.resize_report import run
+    from gluon_wgan.tools.resize_report import run
 
     try:
         progress = None if args.no_progress else (lambda it, total: tqdm(it, total=total, unit="image"))

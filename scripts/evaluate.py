@@ -8,8 +8,9 @@ import argparse
 import logging
 import sys
 
-from gluon_wgan.oneline import OneLineParser
-from gluon_wgan.threads import use_physical_cores
+from gluon_wgan.training.choices import INCEPTIONS
+from gluon_wgan.utils.oneline import OneLineParser
+from gluon_wgan.utils.threads import use_physical_cores
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -40,7 +41,7 @@ def build_parser():
     parser.add_argument("--n-real", type=int, default=None, metavar="N",
                         help="real images for the statistics, capped at the dataset size "
                              "(default: --n-samples)")
-    parser.add_argument("--inception", choices=("gluoncv", "fid-inception"), default="gluoncv",
+    parser.add_argument("--inception", choices=INCEPTIONS, default="gluoncv",
                         help="network: 'fid-inception', the TensorFlow FID Inception graph of published FIDs "
                              "and Inception Scores (needs --inception-weights); 'gluoncv', gluoncv's "
                              "ImageNet InceptionV3, NOT comparable with papers' numbers")
@@ -82,7 +83,7 @@ def main(argv=None):
             why = " (a covariance needs two images)" if least == 2 else ""
             parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
-    from gluon_wgan.context import parse_ctx  # after parsing: --help and bad flags stay quick
+    from gluon_wgan.utils.context import parse_ctx  # after parsing: --help and bad flags stay quick
     from gluon_wgan.training.evaluate import (checkpoint_gen_iter, default_cache_dir, evaluate_run, load_generator,
                                               make_extractor)
 

@@ -8,7 +8,7 @@ import logging
 import shlex
 import sys
 
-from gluon_wgan.oneline import OneLineParser
+from gluon_wgan.utils.oneline import OneLineParser
 
 
 def build_parser():
@@ -66,7 +66,7 @@ def main(argv=None):
     parser, args = parse_args(argv)
     import os
 
-    from gluon_wgan.distributed import FORWARDED_ENV, plan, read_hostfile, run
+    from gluon_wgan.tools.launch import FORWARDED_ENV, plan, read_hostfile, run
 
     try:
         hosts = read_hostfile(args.hostfile) if args.hostfile else None

@@ -7,7 +7,7 @@ Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gi
 import argparse
 import sys
 
-from gluon_wgan.oneline import OneLineParser
+from gluon_wgan.utils.oneline import OneLineParser
 
 
 def build_parser():
@@ -54,8 +54,8 @@ def main(argv=None):
     # After parsing, so that --help and bad flags stay quick.
     import os
 
-    from gluon_wgan.runs import (default_window, load_run, load_scores, plot_inception_scores, plot_w_estimates,
-                                 sample_grids, save_progress_gif)
+    from gluon_wgan.tools.runs import (default_window, load_run, load_scores, plot_inception_scores, plot_w_estimates,
+                                       sample_grids, save_progress_gif)
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:

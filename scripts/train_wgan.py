@@ -10,14 +10,14 @@ def main(argv=None):
     cfg, run = parse_config(argv)   # sets the thread count (--threads) before MXNet loads
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
     from gluon_wgan.data import UnreadableData
-    from gluon_wgan.files import RunFolderError, is_disk_full
+    from gluon_wgan.utils.files import RunFolderError, is_disk_full
     from gluon_wgan.training.loop import (EvaluationUnavailable, Interrupted, TrainingDiverged,
                                           WorkersDisagree, train)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import mxnet as mx
 
-    from gluon_wgan.context import parse_ctx
+    from gluon_wgan.utils.context import parse_ctx
     problem = gpu_step_problem([c for c in parse_ctx(cfg.ctx) if c.device_type == "gpu"], mx.cpu())
     if problem:
         return _error(problem, 2)
@@ -44,7 +44,7 @@ def gpu_step_problem(devices, reference):
     `reference` (the CPU)? The problem as one line, or None. (The other GPU checks ran when --ctx was
     parsed.)"""
     from gluon_wgan.cuda import GPUProblem
-    from gluon_wgan.doctor import check_step
+    from gluon_wgan.tools.doctor import check_step
     for device in devices:
         try:
             check_step(device, reference)

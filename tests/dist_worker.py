@@ -18,7 +18,7 @@ import sys
 import mxnet as mx
 from mxnet import autograd, gluon
 
-from gluon_wgan.distributed import DistributedTrainer
+from gluon_wgan.training.distributed import DistributedTrainer
 
 LR = 0.1
 CLAMP = 0.5

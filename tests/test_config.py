@@ -41,6 +41,33 @@ def test_cli_flags_cover_every_field():
     assert set(TrainConfig.__dataclass_fields__) <= actions
 
 
+def test_cli_choices_are_the_components_lists():
+    """Each list of choices is defined once, by its component; config and the command line read it there."""
+    from gluon_wgan.data import choices as data
+    from gluon_wgan.models import choices as models
+    from gluon_wgan.optim import choices as optim
+    from gluon_wgan.training import choices as training
+    from gluon_wgan.training.methods import METHODS
+    offered = {a.dest: tuple(a.choices) for a in build_parser()._actions if a.choices and a.dest != "preset"}
+    assert offered == {
+        "dataset": data.DATASETS, "resize_backend": data.BACKENDS, "interpolation": data.INTERPOLATIONS,
+        "generator": models.ARCHITECTURES, "critic": models.ARCHITECTURES, "gen_norm": models.GENERATOR_NORMS,
+        "critic_norm": models.CRITIC_NORMS, "gen_filters": models.FILTERS, "activation": models.ACTIVATIONS,
+        "method": tuple(METHODS), "optimizer": optim.OPTIMIZERS, "rmsprop_eps_mode": optim.RMSPROP_EPS_MODES,
+        "inception": training.INCEPTIONS,
+        # Options of the loop alone: their lists live in config.
+        "clip_when": ("before", "after"), "epoch_boundaries": ("continuous", "official"),
+        "bn_stats": ("mxnet", "reference"), "kvstore": ("device", "dist_sync")}
+
+
+def test_the_command_line_loads_neither_numpy_nor_mxnet():
+    """`train_wgan.py --help` and flag errors answer at once: config reads only the choices modules."""
+    code = ("import sys, gluon_wgan.cli, gluon_wgan.tools.toy; "
+            "print(sorted(m for m in ('numpy', 'mxnet', 'PIL') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
 def test_dry_run_prints_resolved_json(capsys, tmp_path):
     with pytest.raises(SystemExit) as stop:
         parse_config(["--dry-run", "--method", "wgan-gp", "--outdir", str(tmp_path)])
@@ -88,7 +115,7 @@ def test_cli_doc_is_the_help_verbatim():
 
 
 def test_the_preset_is_recorded_and_names_the_run(capsys, tmp_path):
-    from gluon_wgan.runs import run_label
+    from gluon_wgan.tools.runs import run_label
     with pytest.raises(SystemExit):
         parse_config(["--dry-run", "--preset", "quickstart", "--outdir", str(tmp_path)])
     config = json.loads(capsys.readouterr().out)

@@ -1,7 +1,7 @@
 import mxnet as mx
 import pytest
 
-from gluon_wgan.context import parse_ctx
+from gluon_wgan.utils.context import parse_ctx
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -29,7 +29,7 @@ def test_gpu_without_gpu_is_a_clear_error(text):
 
 def test_gpu_ids_parsed_up_to_the_device_check(monkeypatch):
     """The GPU path is right by construction up to the device call: ids are read, then checked."""
-    import gluon_wgan.context as context
+    import gluon_wgan.utils.context as context
     monkeypatch.setattr(context, "_check_gpus", lambda needed: None)
     assert context.parse_ctx("gpu(0,1)") == [mx.gpu(0), mx.gpu(1)]
     assert context.parse_ctx("gpu") == [mx.gpu(0)]
@@ -61,7 +61,7 @@ class _FakeMXNet:
 
 
 def test_gpus_are_checked_once_per_process(monkeypatch):
-    import gluon_wgan.context as context
+    import gluon_wgan.utils.context as context
     calls = []
     monkeypatch.setattr(context, "_CHECKED", set())
     monkeypatch.setattr(context, "check", lambda ids: calls.append(ids) or [("driver", "fine")])
@@ -75,7 +75,7 @@ def test_gpus_are_checked_once_per_process(monkeypatch):
 
 
 def test_mxnet_seeing_fewer_gpus_than_the_driver(monkeypatch):
-    import gluon_wgan.context as context
+    import gluon_wgan.utils.context as context
     monkeypatch.setattr(context, "_CHECKED", set())
     monkeypatch.setattr(context, "check", lambda ids: [])
     monkeypatch.setattr(context, "load_mxnet", lambda: _FakeMXNet(1))
@@ -85,7 +85,7 @@ def test_mxnet_seeing_fewer_gpus_than_the_driver(monkeypatch):
 
 
 def test_a_failed_check_is_prefixed_with_the_flag(monkeypatch):
-    import gluon_wgan.context as context
+    import gluon_wgan.utils.context as context
     from gluon_wgan.cuda import GPUProblem
 
     def fails(ids):
@@ -101,12 +101,12 @@ def test_a_failed_check_is_prefixed_with_the_flag(monkeypatch):
     ("libcudnn.so.8: cannot open shared object file", "check_gpu.py names what is missing"),
 ])
 def test_mxnet_that_does_not_load_names_the_fix(error, fix):
-    from gluon_wgan.context import load_failure
+    from gluon_wgan.utils.context import load_failure
     assert fix in load_failure(OSError(error))
 
 
 def test_mxnet_refusing_the_driver_is_one_line(monkeypatch):
-    import gluon_wgan.context as context
+    import gluon_wgan.utils.context as context
 
     class Refusing(_FakeMXNet):
         def __init__(self):

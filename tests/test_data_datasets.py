@@ -2,15 +2,9 @@
 import numpy as np
 import pytest
 
-from gluon_wgan import config
-from gluon_wgan.data import DATASETS, EMBEDDED, BatchStream, get_dataset
+from gluon_wgan.data import BatchStream, get_dataset
 from gluon_wgan.data.shapes import HEIGHT, WIDTH, draw
 from gluon_wgan.data.transforms import resize_and_crop, to_tensor
-
-
-def test_dataset_names_match_the_config():
-    assert DATASETS == config.DATASETS == ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
-    assert EMBEDDED == config.EMBEDDED == ("shapes", "shapes-simple")
 
 
 @pytest.mark.parametrize("kwargs,message", [

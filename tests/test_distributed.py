@@ -1,6 +1,7 @@
-"""scripts/launch_dist.py and gluon_wgan.distributed: a real dist_sync job on 127.0.0.1 (one scheduler,
-one server, two workers), the launcher's exit codes, kills and signal forwarding on stand-in processes,
-and the ssh command lines (no cluster here: only their construction is checked)."""
+"""scripts/launch_dist.py, gluon_wgan.tools.launch and gluon_wgan.training.distributed: a real dist_sync
+job on 127.0.0.1 (one scheduler, one server, two workers), the launcher's exit codes, kills and signal
+forwarding on stand-in processes, and the ssh command lines (no cluster here: only their construction is
+checked)."""
 import json
 import os
 import re
@@ -14,7 +15,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 
-from gluon_wgan.distributed import plan, read_hostfile, role_env
+from gluon_wgan.tools.launch import plan, read_hostfile, role_env
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAUNCHER = os.path.join(ROOT, "scripts", "launch_dist.py")
@@ -216,7 +217,7 @@ def test_distributed_trainer_in_process_local_kvstore():
     import mxnet as mx
     from mxnet import autograd, gluon
 
-    from gluon_wgan.distributed import DistributedTrainer
+    from gluon_wgan.training.distributed import DistributedTrainer
 
     ctxs = [mx.cpu(0), mx.cpu(1)]
     kv = mx.kv.create("local")
@@ -241,7 +242,7 @@ def test_distributed_trainer_needs_initialized_parameters():
     import mxnet as mx
     from mxnet import gluon
 
-    from gluon_wgan.distributed import DistributedTrainer
+    from gluon_wgan.training.distributed import DistributedTrainer
 
     net = gluon.nn.Dense(1)                                  # in_units unknown: deferred
     net.initialize()
@@ -362,7 +363,7 @@ def test_an_error_on_one_worker_ends_the_job(tmp_path):
 
 def test_local_jobs_split_the_cores_over_the_workers(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr("gluon_wgan.distributed.physical_cores", lambda: 8)
+    monkeypatch.setattr("gluon_wgan.tools.launch.physical_cores", lambda: 8)
     threads = {(node.role, node.rank): node.env["OMP_NUM_THREADS"] for node in plan(["cmd"], 3, 2)}
     assert threads == {("scheduler", 0): "1", ("server", 0): "1", ("server", 1): "1",
                        ("worker", 0): "2", ("worker", 1): "2", ("worker", 2): "2"}

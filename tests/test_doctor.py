@@ -1,4 +1,4 @@
-"""gluon_wgan.doctor and scripts/check_gpu.py: the CPU half of the GPU check (cpu(1) stands for the GPU and
+"""gluon_wgan.tools.doctor and scripts/check_gpu.py: the CPU half of the GPU check (cpu(1) stands for the GPU and
 runs MXNet's plain operators, as a GPU does), and every failure as one line with exit code 2."""
 import io
 import os
@@ -9,7 +9,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_wgan import doctor
+from gluon_wgan.tools import doctor
 from gluon_wgan.cuda import GPUProblem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -106,7 +106,7 @@ def test_doctor_command_on_the_cpu_wheel_is_one_line_exit_2(capsys):
         doctor.main(["--gpu", "0"], out=io.StringIO())
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("python -m gluon_wgan.doctor: error: no GPU support")
+    assert err.count("\n") == 1 and err.startswith("python -m gluon_wgan.tools.doctor: error: no GPU support")
 
 
 def test_doctor_command_with_a_cpu_device():
@@ -124,7 +124,8 @@ def test_doctor_command_bad_flags(argv, capsys):
     assert stop.value.code == 2 and capsys.readouterr().err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", [[os.path.join(ROOT, "scripts", "check_gpu.py")], ["-m", "gluon_wgan.doctor"]])
+@pytest.mark.parametrize("command", [[os.path.join(ROOT, "scripts", "check_gpu.py")],
+                                     ["-m", "gluon_wgan.tools.doctor"]])
 def test_both_commands_exit_2_with_one_line_on_the_cpu_wheel(command):
     out = subprocess.run([sys.executable, *command], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2

@@ -18,7 +18,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from gluon_wgan.files import FolderInUse, locked_folder
+from gluon_wgan.utils.files import FolderInUse, locked_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "train_wgan.py")
@@ -236,7 +236,8 @@ def test_a_second_writer_is_refused_while_the_folder_is_locked(run, capsys):
 
 def test_the_lock_dies_with_its_process(tmp_path):
     folder = str(tmp_path)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from gluon_wgan.files import locked_folder\n"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
+                               "from gluon_wgan.utils.files import locked_folder\n"
                                f"with locked_folder({folder!r}):\n    print('held', flush=True); time.sleep(60)"],
                               stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -271,7 +272,10 @@ def test_ctrl_c_checkpoints_and_exits_130(tmp_path):
     process = subprocess.Popen([sys.executable, SCRIPT, *TINY, "--outdir", str(outdir), "--gen-iters", "100000",
                                 "--checkpoint-every", "100000"], stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and not (outdir / "samples" / "real.png").exists():
+    metrics = outdir / "metrics.jsonl"
+    # Training has started once an iteration is logged (--log-every 1); before that, during the set-up,
+    # Ctrl-C stops the process as any other.
+    while time.time() < deadline and not (metrics.exists() and metrics.stat().st_size):
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=120) == 128 + signal.SIGINT

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from gluon_wgan.files import atomic_replace_dir, atomic_write, check_writable_dir, recover_dir
+from gluon_wgan.utils.files import atomic_replace_dir, atomic_write, check_writable_dir, recover_dir
 
 
 def test_atomic_write_replaces_whole_file(tmp_path):

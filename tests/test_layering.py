@@ -1,6 +1,7 @@
-"""The package's dependency direction: config/files/context <- models, losses, optim, data, metrics,
-plots <- penalty, resize_report, training <- cli <- scripts. Never upward, and models and data never
-import each other (see STYLE.md, 6.1)."""
+"""The package's dependency direction (docs/architecture.md): utils, cuda <- the library (models,
+losses, optim, penalty, data, metrics, plots <- training) <- cli and tools <- scripts. Never upward:
+the library imports neither cli nor tools, models and data never import each other, and config reads
+only the components' lists of choices, which import nothing (so --help never loads MXNet)."""
 import ast
 import os
 
@@ -8,25 +9,34 @@ import pytest
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gluon_wgan")
 
+# What each component (a top-level module or package, or one module of it where they differ) may
+# import besides itself. An entry names a component ("data") or one of its modules ("data.choices").
 ALLOWED = {
-    "config": set(), "files": set(), "context": {"cuda"}, "cuda": set(), "losses": set(), "optim": {"compat"},
-    "metrics": {"metrics", "files"},
-    "models": {"models", "native"}, "native": set(),
-    "data": {"data", "files", "compat"},
-    "plots": {"files"},
+    # The bottom: the standard library (context also loads the CUDA libraries before MXNet).
+    "cuda": set(), "utils": set(), "utils.context": {"cuda"},
+    # The options: each list of choices where its component defines it (see test_choices_import_nothing).
+    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods"},
+    # The library.
+    "compat": set(), "native": set(), "losses": set(),
+    "optim": {"optim", "compat", "utils"},
+    "models": {"native", "utils"},
+    "transposes": {"models.layers", "native", "compat"},
     "penalty": {"models", "transposes", "compat"},
-    "transposes": {"models", "native", "compat"},
-    "compat": set(),
-    "resize_report": {"data", "plots", "files"},
-    "training": {"training", "compat", "config", "context", "files", "models", "losses", "optim", "data", "metrics",
-                 "plots", "penalty", "distributed", "signals", "native"},
-    "oneline": set(), "signals": set(), "threads": set(),
-    "cli": {"config", "context", "files", "data", "models", "oneline", "threads"},
-    "runs": {"plots", "files"},
-    "distributed": {"compat", "files", "signals", "threads"},
-    "doctor": {"cuda", "context", "config", "models", "losses", "penalty", "native", "training", "oneline",
-               "threads"},
+    "data": {"compat", "utils"},
+    "metrics": {"utils"},
+    "plots": {"utils"},
+    "training": {"config", "compat", "native", "models", "losses", "optim", "penalty", "data", "metrics", "plots",
+                 "utils"},
+    # The command lines: training's, generated from config, and the tools' back ends.
+    "cli": {"config", "data", "utils"},
+    "tools": set(),
+    "tools.doctor": {"cuda", "config", "models", "losses", "penalty", "native", "training", "utils"},
+    "tools.launch": {"utils"},
+    "tools.resize_report": {"data", "utils"},
+    "tools.runs": {"plots", "utils"},
+    "tools.toy": {"data.choices", "training.choices", "utils"},
 }
+CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py"]
 
 
 def _modules():
@@ -39,36 +49,52 @@ def _modules():
                     yield rel, path
 
 
-def _imported_components(rel, path):
-    """Top-level gluon_wgan components that the module at `rel` imports."""
+def _imported(rel, path):
+    """The gluon_wgan modules (dotted, without 'gluon_wgan.') that the module at `rel` imports."""
     tree = ast.parse(open(path).read())
     package = rel[:-1]
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package[:len(package) - (node.level - 1)] if node.level > 1 else package
-                target = base + (node.module.split(".") if node.module else [])
-                if not target:  # "from .. import plots"
-                    yield from (alias.name.split(".")[0] for alias in node.names)
-                else:
-                    yield target[0]
-            elif node.module and node.module.split(".")[0] == "gluon_wgan":
-                parts = node.module.split(".")
-                yield from ([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[:len(package) - (node.level - 1)]
+            if node.module:
+                yield ".".join(base + node.module.split("."))
+            else:   # "from .. import native, plots"
+                yield from (".".join(base + [alias.name]) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "gluon_wgan":
+            parts = node.module.split(".")[1:]
+            yield from ([".".join(parts)] if parts else [alias.name for alias in node.names])
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "gluon_wgan" and len(parts) > 1:
-                    yield parts[1]
+                    yield ".".join(parts[1:])
+
+
+def _within(module, entry):
+    return module == entry or module.startswith(entry + ".")
 
 
 @pytest.mark.parametrize("rel,path", list(_modules()), ids=lambda v: "/".join(v) if isinstance(v, list) else "")
 def test_imports_follow_the_layering(rel, path):
-    component = rel[0]
-    assert component in ALLOWED, f"{component} is not in the layering table: add it with its allowed imports"
-    for imported in _imported_components(rel, path):
-        assert imported == component or imported in ALLOWED[component], \
+    key = ".".join(rel[:2]) if ".".join(rel[:2]) in ALLOWED else rel[0]
+    assert key in ALLOWED, f"{key} is not in the layering table: add it with its allowed imports"
+    for imported in _imported(rel, path):
+        assert _within(imported, rel[0]) or any(_within(imported, entry) for entry in ALLOWED[key]), \
             f"gluon_wgan/{'/'.join(rel)}.py imports {imported}, outside its layer"
+
+
+def test_the_library_imports_no_command_line():
+    for rel, path in _modules():
+        if rel[0] not in ("cli", "tools"):
+            for imported in _imported(rel, path):
+                assert not _within(imported, "cli") and not _within(imported, "tools"), (rel, imported)
+
+
+@pytest.mark.parametrize("name", CHOICES)
+def test_choices_import_nothing(name):
+    """config reads them at import, and `train_wgan.py --help` must not load numpy or MXNet."""
+    tree = ast.parse(open(os.path.join(PACKAGE, name)).read())
+    assert not [node for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))]
 
 
 def test_library_never_exits_or_prints():

@@ -5,6 +5,7 @@ from mxnet import autograd
 
 from gluon_wgan.models import (CIFARCritic, CIFARGenerator, DCGANCritic, DCGANGenerator, DCGANInit, MLPCritic,
                                MLPGenerator, get_model, list_models)
+from gluon_wgan.models.choices import ARCHITECTURES
 
 
 def _built(net, ctx, hybridize=True):
@@ -199,3 +200,6 @@ def test_cifar_generator_gradient_matches_finite_differences():
         minus = objective()
         data[idx] = saved
         np.testing.assert_allclose(grad[idx], (plus - minus) / 2e-6, rtol=1e-5)
+def test_every_architecture_has_a_generator_and_a_critic():
+    """--generator and --critic offer `choices.ARCHITECTURES`; `get_model` builds each as both."""
+    assert list_models() == sorted(f"{arch}_{role}" for arch in ARCHITECTURES for role in ("generator", "critic"))

@@ -32,7 +32,7 @@ def test_figure_and_gif(tmp_path):
 
 def test_real_tiny_run(tiny_cfg, tmp_path):
     """The folder the training loop writes, read back as it is (names, config.json, samples)."""
-    from gluon_wgan.runs import load_run
+    from gluon_wgan.tools.runs import load_run
     from gluon_wgan.training.loop import train
 
     cfg = tiny_cfg(gen_iters=6)
@@ -89,7 +89,7 @@ def scored_run(folder, network="fid-inception", scores=((999, 2.0, 40.0), (1999,
 
 def test_inception_score_figure(tmp_path):
     """The WGAN-GP paper's Fig. 3 layout from two runs; scores at iterations done and training seconds."""
-    from gluon_wgan.runs import load_scores
+    from gluon_wgan.tools.runs import load_scores
     a = scored_run(tmp_path / "a")
     b = scored_run(tmp_path / "b", scores=((999, 1.5, 20.0),))
     scores = load_scores(a)
@@ -105,7 +105,7 @@ def test_inception_score_of_a_real_run(tiny_cfg, monkeypatch, tmp_path):
     """--eval-every's records, written by the training loop, plotted as they are (random InceptionV3:
     the values mean nothing, the wiring is what is tested)."""
     from gluon_wgan.metrics import inception
-    from gluon_wgan.runs import load_scores
+    from gluon_wgan.tools.runs import load_scores
     from gluon_wgan.training import evaluate as evaluation
     from gluon_wgan.training.loop import train
     real_class = inception.InceptionV3Features
@@ -143,5 +143,5 @@ def test_defaults_suit_a_short_run(tmp_path):
 def test_default_window(lengths, window):
     from types import SimpleNamespace
 
-    from gluon_wgan.runs import default_window
+    from gluon_wgan.tools.runs import default_window
     assert default_window([SimpleNamespace(gen_iters=range(n)) for n in lengths]) == window

@@ -72,3 +72,11 @@ def test_preset_sets_defaults_that_explicit_flags_override(tmp_path, monkeypatch
                  "--outdir", str(tmp_path / "b")])
     assert calls == [dict(dataset="8gaussians", gen_iters=100000, method="wgan-gp", gp_weight=10.0),
                      dict(dataset="8gaussians", gen_iters=7, method="wgan-gp", gp_weight=1.0)]
+
+
+def test_choices_are_the_components_lists():
+    from gluon_wgan.data.choices import TOY_DATASETS
+    from gluon_wgan.tools.toy import build_parser
+    from gluon_wgan.training.choices import TOY_METHODS
+    choices = {action.dest: action.choices for action in build_parser()._actions}
+    assert choices["dataset"] is TOY_DATASETS and choices["method"] is TOY_METHODS

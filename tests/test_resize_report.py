@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gluon_wgan import resize_report
+from gluon_wgan.tools import resize_report
 from gluon_wgan.data.transforms import BACKENDS, INTERPOLATIONS, resize
-from gluon_wgan.resize_report import COLUMNS, PAIRS, compare_variants, difference, resize_variants, run
+from gluon_wgan.tools.resize_report import COLUMNS, PAIRS, compare_variants, difference, resize_variants, run
 
 
 def rgb(gray):

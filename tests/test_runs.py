@@ -1,4 +1,4 @@
-"""gluon_wgan.runs on run folders synthesized in tmp_path (the file layout of training/loop.py)."""
+"""gluon_wgan.tools.runs on run folders synthesized in tmp_path (the file layout of training/loop.py)."""
 import json
 import os
 
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from gluon_wgan.plots import median_filter
-from gluon_wgan.runs import load_run, plot_w_estimates, run_label, sample_grids, save_progress_gif
+from gluon_wgan.tools.runs import load_run, plot_w_estimates, run_label, sample_grids, save_progress_gif
 
 
 def make_run(folder, w_values, sample_iters=(), config=None, extra_lines=()):

@@ -1,7 +1,7 @@
-"""gluon_wgan.threads: one MXNet thread per physical core, chosen before MXNet loads; the user's choice wins."""
+"""gluon_wgan.utils.threads: one MXNet thread per physical core, chosen before MXNet loads; the user's choice wins."""
 import sys
 
-from gluon_wgan.threads import physical_cores, use_physical_cores
+from gluon_wgan.utils.threads import physical_cores, use_physical_cores
 
 
 def fake_sysfs(tmp_path, siblings):

@@ -16,7 +16,7 @@ from gluon_wgan.models import DCGANCritic, DCGANGenerator
 from gluon_wgan.training import loop
 from gluon_wgan.training.loop import TrainingDiverged, train
 from gluon_wgan.training.methods import METHODS
-from gluon_wgan.threads import physical_cores
+from gluon_wgan.utils.threads import physical_cores
 from gluon_wgan.training.runlog import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

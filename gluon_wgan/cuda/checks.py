@@ -3,7 +3,7 @@ makes the first failure the one to fix: the wheel, the driver, the runtime libra
 the kernels. Each failure is one `GPUProblem` line that names the fix.
 
 The numerical check (a small convolution and gradient penalty step, GPU against CPU) needs the
-package's models and penalty and lives in `gluon_wgan.doctor`.
+package's models and penalty and lives in `gluon_wgan.tools.doctor`.
 """
 import ctypes
 import importlib.metadata

@@ -15,7 +15,7 @@ import struct
 import numpy as np
 from mxnet.gluon.data import Dataset
 
-from ..files import atomic_write
+from ..utils.files import atomic_write
 from .transforms import BadRecord, decode
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ Every sampler takes a ``numpy.random.RandomState`` (or an int seed) and is deter
 """
 import numpy as np
 
-TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
+from .choices import TOY_DATASETS
 
 # Released code: `dataset /= 1.414`, `/= 2.828`, `/= 7.5` ("stdev plus a little").
 EIGHT_SCALE, TWENTY_FIVE_SCALE, SWISS_ROLL_SCALE = 1.414, 2.828, 7.5

@@ -22,8 +22,7 @@ from collections import namedtuple
 import numpy as np
 from PIL import Image
 
-BACKENDS = ("pillow", "opencv", "mxnet")
-INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
+from .choices import BACKENDS, INTERPOLATIONS
 
 Filter = namedtuple("Filter", "code constant")
 Filter.__doc__ = "A library's resize constant: its integer value and its spelled-out name."

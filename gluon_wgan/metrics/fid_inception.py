@@ -30,7 +30,7 @@ import mxnet as mx
 import numpy as np
 from mxnet.gluon import HybridBlock, nn
 
-from ..files import atomic_write
+from ..utils.files import atomic_write
 
 log = logging.getLogger(__name__)
 

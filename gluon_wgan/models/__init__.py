@@ -1,30 +1,19 @@
-"""Generators and critics by name: `get_model('dcgan_critic', image_size=64)`."""
-from .cifar import CIFARCritic, CIFARGenerator
-from .dcgan import DCGANCritic, DCGANGenerator, check_image_size
-from .init import DCGANInit
-from .mlp import MLPCritic, MLPGenerator
+"""Generators and critics: DCGAN, MLP and the WGAN-GP code's CIFAR-10 ones (`dcgan`, `mlp`, `cifar`),
+their initializer (`init`), the critic layers the gradient penalty differentiates twice (`layers`),
+and `get_model(name, **kw)` (`registry`).
 
-__all__ = ["CIFARCritic", "CIFARGenerator", "DCGANCritic", "DCGANGenerator", "DCGANInit", "MLPCritic", "MLPGenerator",
-           "check_image_size",
-           "get_model", "list_models"]
+The names are imported on first use (`gluon_wgan.utils.lazy`), so that `models.choices`, which the
+config and the command line read, does not load MXNet.
+"""
+from ..utils.lazy import lazy_exports
 
-_MODELS = {
-    "dcgan_generator": DCGANGenerator,
-    "dcgan_critic": DCGANCritic,
-    "cifar_generator": CIFARGenerator,
-    "cifar_critic": CIFARCritic,
-    "mlp_generator": MLPGenerator,
-    "mlp_critic": MLPCritic,
+_EXPORTS = {
+    "get_model": ".registry", "list_models": ".registry",
+    "DCGANGenerator": ".dcgan", "DCGANCritic": ".dcgan", "check_image_size": ".dcgan",
+    "MLPGenerator": ".mlp", "MLPCritic": ".mlp",
+    "CIFARGenerator": ".cifar", "CIFARCritic": ".cifar",
+    "DCGANInit": ".init",
 }
 
-
-def list_models():
-    """Names `get_model` accepts."""
-    return sorted(_MODELS)
-
-
-def get_model(name, **kwargs):
-    """Build the model called `name` with keyword arguments `kwargs` (uninitialized)."""
-    if name not in _MODELS:
-        raise ValueError(f"unknown model {name!r}; choose from {', '.join(list_models())}")
-    return _MODELS[name](**kwargs)
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -8,6 +8,7 @@ layers, biases, and a critic whose first two convolutions are the only ones norm
 """
 from mxnet.gluon import nn
 
+from .choices import CRITIC_NORMS, GENERATOR_NORMS
 from .layers import add_layers, normalization
 
 IMAGE_SIZE = 32
@@ -44,8 +45,8 @@ class CIFARGenerator(nn.HybridBlock):
     def __init__(self, image_size=IMAGE_SIZE, nz=128, dim=128, norm="batch", **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
-        if norm not in ("batch", "none"):
-            raise ValueError(f"generator norm must be 'batch' or 'none', got {norm!r}")
+        if norm not in GENERATOR_NORMS:
+            raise ValueError(f"generator norm must be one of {GENERATOR_NORMS}, got {norm!r}")
         hidden_bias = norm == "none"
         self.nz, self.dim = nz, dim
         with self.name_scope():
@@ -85,8 +86,8 @@ class CIFARCritic(nn.HybridBlock):
     def __init__(self, image_size=IMAGE_SIZE, dim=128, norm="batch", use_bias=True, **kwargs):
         super().__init__(**kwargs)
         _check_image_size(image_size)
-        if norm not in ("batch", "layer", "none"):
-            raise ValueError(f"critic norm must be 'batch', 'layer' or 'none', got {norm!r}")
+        if norm not in CRITIC_NORMS:
+            raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, got {norm!r}")
         with self.name_scope():
             # One flat sequence: the gradient penalty walks `body` layer by layer (gluon_wgan.transposes).
             self.body = nn.HybridSequential(prefix="")

@@ -6,11 +6,8 @@ per sample.
 """
 from mxnet.gluon import nn
 
+from .choices import ACTIVATIONS, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
 from .layers import Gate, Tanh, add_layers, normalization
-
-NORMS = ("batch", "layer", "none")
-FILTERS = ("doubling", "constant")
-ACTIVATIONS = ("dcgan", "tanh", "gated")
 
 
 def _hidden_activation(activation, dcgan_layer, tanh_layer=Tanh):
@@ -80,7 +77,7 @@ class DCGANGenerator(nn.HybridBlock):
                  filters="doubling", activation="dcgan", **kwargs):
         super().__init__(**kwargs)
         check_image_size(image_size)
-        if norm not in ("batch", "none"):
+        if norm not in GENERATOR_NORMS:
             raise ValueError(f"generator norm must be 'batch' or 'none', got {norm!r}")
         if filters not in FILTERS:
             raise ValueError(f"filters must be one of {FILTERS}, got {filters!r}")
@@ -134,8 +131,8 @@ class DCGANCritic(nn.HybridBlock):
                  activation="dcgan", **kwargs):
         super().__init__(**kwargs)
         check_image_size(image_size)
-        if norm not in NORMS:
-            raise ValueError(f"critic norm must be one of {NORMS}, got {norm!r}")
+        if norm not in CRITIC_NORMS:
+            raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, got {norm!r}")
         depth = _pyramid_depth(image_size)
         leaky = lambda: nn.LeakyReLU(0.2)  # noqa: E731
         _hidden_activation(activation, leaky)

@@ -7,7 +7,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from .. import compat
-from ..distributed import DistributedTrainer
+from .distributed import DistributedTrainer
 from ..models import DCGANInit, get_model
 from ..optim import make_optimizer
 from .methods import METHODS

@@ -20,7 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from .. import compat
-from ..files import RunFolderError, atomic_replace_dir, make_temp_dir, recover_dir
+from ..utils.files import RunFolderError, atomic_replace_dir, make_temp_dir, recover_dir
 from .state import TrainState
 
 NETS = ("generator", "critic")

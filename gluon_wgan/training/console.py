@@ -1,8 +1,8 @@
 """What a run prints: the header before training and the amount of work its progress bar counts."""
 import os
 
-from ..config import EMBEDDED
 from ..data import loader_workers
+from ..data.choices import EMBEDDED
 from .schedule import critic_iters
 
 _OBJECTIVES = {

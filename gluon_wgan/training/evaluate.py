@@ -25,15 +25,15 @@ import numpy as np
 
 from ..config import from_dict
 from ..data import BadRecord, get_dataset
-from ..files import atomic_write, atomic_write_json, recover_dir
+from ..utils.files import atomic_write, atomic_write_json, recover_dir
 from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDInceptionFeatures
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from .build import build_generator
+from .choices import INCEPTIONS
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1      # bump when the way real statistics are computed changes
 N_SAMPLES = 50000      # Heusel et al. 2017 and Salimans et al. 2016 both use 50,000 samples
-INCEPTIONS = ("gluoncv", "fid-inception")
 
 
 def default_cache_dir():

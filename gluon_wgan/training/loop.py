@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
 
 import mxnet as mx
 import numpy as np
@@ -13,21 +15,21 @@ from mxnet import gluon
 from tqdm import tqdm
 
 from .. import native, plots
-from ..config import resume_differences, to_dict
-from ..context import parse_ctx
+from ..config import TrainConfig, resume_differences, to_dict
 from ..data import BatchStream, get_dataset
-from ..distributed import WorkerAgreement, leave_without_barrier
-from ..files import RunFolderError, atomic_write_json, locked_folder
-from ..signals import handling_signals
+from ..utils.context import parse_ctx
+from ..utils.files import RunFolderError, atomic_write_json, locked_folder
+from ..utils.signals import handling_signals
 from . import checkpoint, console
-from .tensorboard import EventLog
 from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
                     unbiased_variance_factors)
-from .methods import METHODS
+from .distributed import WorkerAgreement, leave_without_barrier
+from .methods import METHODS, Method
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
 from .schedule import critic_iters
 from .state import TrainState, iteration_seed, worker_seed
 from .steps import critic_step, generator_step
+from .tensorboard import EventLog
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 64
@@ -88,12 +90,209 @@ def train(cfg, progress=True, resume=None, trust_pickled_states=False):
 
 
 def _train(cfg, kvstore, progress, resume, trust_pickled_states):
+    """Setup, then the loop: WGAN's Algorithm 1 (Arjovsky et al. 2017), whose critic step WGAN-GP's
+    Algorithm 1 (Gulrajani et al. 2017) changes, with the reference code's schedule of n_critic."""
     rank = kvstore.rank if kvstore is not None else 0
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        latest = _checkpoint_to_resume(outdir, resume, trust_pickled_states)
-        return _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states)
+        run = setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        state, pending, stopping = run.state, [], False
+        with _stop_requests() as stop, run.stream, run.events or nullcontext():   # the stream's workers end with it
+            clock = time.time()
+            while state.gen_iter < cfg.gen_iters and not stopping:
+                n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
+                                        cfg.burst_every)
+                mx.random.seed(iteration_seed(run.seed, state.gen_iter))   # the same noise after a resume
+                for done in range(1, n_critic + 1):    # for t = 1, ..., n_critic:
+                    d_out = _critic_update(run)        #   real batch, noise, one critic step (clip or penalty)
+                    if run.stream.epoch_ended:         #   --epoch-boundaries official: the epoch ends the loop
+                        break
+                g_out = _generator_update(run)         # noise, one generator step
+                _count(run, done, {**d_out, **g_out}, pending)
+                # Read once: a signal arriving later in this iteration is acted on after the next one.
+                stopping = run.agreement.stop(stop) if run.agreement is not None else bool(stop)
+                due = _due(cfg, state.gen_iter, stopping, evaluating=run.evaluate is not None)
+                if due.log:
+                    clock = _log(run, pending, clock, evaluate=due.evaluate)
+                if due.sample:
+                    _save_samples(run)
+                if due.checkpoint:
+                    _save_checkpoint(run)
+        run.bar.close()
+        if stopping and state.gen_iter < cfg.gen_iters:
+            raise Interrupted(stop[0] if stop else None, state)
+        log.info("%d generator iterations, %d critic iterations, %.0f s, %d unreadable images skipped; run in "
+                 "%s: samples/%07d.png beside samples/real.png, loss.png, metrics.jsonl", state.gen_iter,
+                 state.critic_iters_total, state.seconds, state.skipped_records, outdir, state.gen_iter)
+        return state
+
+
+@dataclass
+class Run:
+    """What the loop works with, built once by `setup`. `state` is the only part the loop changes
+    (besides the networks, trainers and the data stream's position)."""
+    cfg: TrainConfig
+    paths: dict                 # the run folder's files, `_run_paths`
+    contexts: list              # the devices; several: data parallel, the batch split evenly
+    seed: int                   # this worker's seed: its data order and noise (`worker_seed`)
+    method: Method
+    generator: gluon.HybridBlock
+    critic: gluon.HybridBlock
+    g_trainer: gluon.Trainer
+    d_trainer: gluon.Trainer
+    state: TrainState
+    stream: BatchStream
+    fixed_z: mx.nd.NDArray      # the noise of every sample grid
+    bn_factors: dict            # --bn-stats reference: {running variance: factor}, else empty
+    generator_statistics: bool  # --bn-stats reference with a BatchNorm generator
+    agreement: Optional[WorkerAgreement]   # dist_sync: when the workers stop together
+    evaluate: Optional[Callable]           # --eval-every: generator -> {'fid', 'is_mean', 'is_std'}
+    events: Optional[EventLog]             # --tensorboard
+    bar: tqdm
+
+
+def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
+    """Everything before the first iteration, as a `Run`: the checkpoint to continue from (checked
+    before anything changes), the networks and trainers (restored from it), the run folder's files,
+    the data, the evaluation and the progress bar. The caller holds the folder's lock."""
+    latest = _checkpoint_to_resume(outdir, resume, trust_pickled_states)
+    contexts = parse_ctx(cfg.ctx)
+    rank = kvstore.rank if kvstore is not None else 0
+    seed = worker_seed(cfg.seed, rank)
+    paths = _run_paths(outdir)
+    if latest:
+        _check_config_matches(cfg, latest)
+    mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
+    generator, critic = build_models(cfg, contexts)
+    g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
+    agreement = WorkerAgreement(kvstore) if kvstore is not None else None
+    state = TrainState()
+    if latest:
+        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts,
+                                   trust_pickled_states=trust_pickled_states)
+        if cfg.gen_iters < state.gen_iter:
+            raise RunFolderError(f"--gen-iters {cfg.gen_iters} is below the run's progress ({state.gen_iter} "
+                                 "generator iterations in its checkpoint); nothing was changed")
+    # --bn-stats reference: running variances kept at 1/factor times PyTorch's, which checkpoints hold.
+    bn_factors = unbiased_variance_factors(cfg, generator, critic, len(contexts)) if cfg.bn_stats == "reference" \
+        else {}
+    scale_running_variances_(bn_factors, -1)
+    generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
+    if agreement is not None:
+        _check_same_iteration(agreement.gen_iters(state.gen_iter))
+    _start_folder(cfg, kvstore, outdir, paths, contexts, state.gen_iter if latest else None)
+    dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
+                          resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
+                          lsun_category=cfg.lsun_category)
+    stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
+                         start=state.batches, skipped=state.skipped_records,
+                         per_epoch=cfg.epoch_boundaries == "official")
+    fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=contexts[0])
+    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
+    if state.gen_iter == 0:
+        plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
+    # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
+    # generator iterations would read its rate off them and misjudge the rest.
+    bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
+               unit=" critic it", dynamic_ncols=True)
+    events = EventLog(outdir) if cfg.tensorboard else None
+    return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
+               stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
+
+
+def _start_folder(cfg, kvstore, outdir, paths, contexts, resumed_at):
+    """samples/, metrics.jsonl (cut back to the checkpoint when resuming at `resumed_at`, else empty),
+    the console header, config.json and env.json."""
+    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
+    if resumed_at is not None:
+        truncate_metrics(paths["metrics"], resumed_at)
+    else:
+        open(paths["metrics"], "w").close()
+    for line in console.header(cfg, contexts, outdir, resumed_at):
+        log.info(line)
+    atomic_write_json(paths["config"], to_dict(cfg))
+    atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore,
+                                         rank=kvstore.rank if kvstore is not None else 0,
+                                         num_workers=kvstore.num_workers if kvstore is not None else 1,
+                                         pid=os.getpid()))
+
+
+def _critic_update(run):
+    """One critic update on the next real batch and a new noise batch (clipped or penalized by the method)."""
+    cfg = run.cfg
+    real = _shards(mx.nd.array(next(run.stream), ctx=run.contexts[0]), run.contexts)
+    return critic_step(run.critic, run.generator, run.d_trainer, real, _noise(cfg, run.contexts), run.method,
+                       clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight,
+                       generator_statistics=run.generator_statistics)
+
+
+def _generator_update(run):
+    """One generator update on a new noise batch."""
+    return generator_step(run.generator, run.critic, run.g_trainer, _noise(run.cfg, run.contexts), run.method)
+
+
+def _count(run, n_critic, out, pending):
+    """Count the generator iteration just done in `run.state`; its outputs `out` (NDArrays) wait in
+    `pending` for the next host sync."""
+    state = run.state
+    state.critic_iters_total += n_critic
+    pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,
+                        critic_iters_total=state.critic_iters_total, out=out))
+    state.gen_iter += 1
+    state.batches = run.stream.position
+    state.skipped_records = run.stream.skipped
+    run.bar.update(n_critic)
+
+
+class Due(NamedTuple):
+    """What follows generator iteration `gen_iter`."""
+    log: bool
+    sample: bool
+    checkpoint: bool
+    evaluate: bool
+
+
+def _due(cfg, gen_iter, stopping, evaluating):
+    """Every --log-every, --sample-every, --checkpoint-every, --eval-every generator iterations and at
+    the last; a checkpoint also when stopping; the losses are read whenever anything else is due."""
+    last = gen_iter == cfg.gen_iters
+    sample = gen_iter % cfg.sample_every == 0 or last
+    checkpoint_ = gen_iter % cfg.checkpoint_every == 0 or last or stopping
+    evaluate = evaluating and (gen_iter % cfg.eval_every == 0 or last)
+    return Due(log=gen_iter % cfg.log_every == 0 or sample or checkpoint_ or evaluate, sample=sample,
+               checkpoint=checkpoint_, evaluate=evaluate)
+
+
+def _log(run, pending, clock, evaluate):
+    """Read the pending losses (the one host sync), stop if one is not finite, add the training time
+    since `clock` and, with `evaluate`, FID and IS (whose time is not training time), and append them to metrics.jsonl (and TensorBoard).
+    Returns the clock's new start."""
+    state = run.state
+    records = _read_losses(pending)
+    _stop_if_diverged(records)
+    state.seconds += time.time() - clock
+    clock = time.time()
+    for record in records:
+        record.update(seconds=round(state.seconds, 3), skipped_records=state.skipped_records)
+    if evaluate:
+        started = time.time()
+        records[-1].update(run.evaluate(run.generator))
+        records[-1]["eval_seconds"] = round(time.time() - started, 3)
+        clock += time.time() - started   # `seconds` is training time: evaluations left out
+    append_metrics(run.paths["metrics"], records)
+    if run.events is not None:
+        run.events.add_records(records)
+    run.bar.set_postfix(gen_iter=f"{state.gen_iter}/{run.cfg.gen_iters}", loss_d=f"{records[-1]['loss_d']:.4g}",
+                        loss_g=f"{records[-1]['loss_g']:.4g}")
+    return clock
+
+
+def _save_checkpoint(run):
+    """A checkpoint of the run as it is now (under --bn-stats reference, with PyTorch's running variances)."""
+    with reference_running_variances(run.bn_factors):
+        checkpoint.save(run.paths["checkpoints"], run.generator, run.critic, run.g_trainer, run.d_trainer,
+                        run.state, to_dict(run.cfg))
 
 
 def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
@@ -122,123 +321,6 @@ def _holds_a_run(paths):
     """Whether the folder has a run's config.json or a non-empty metrics.jsonl."""
     metrics = paths["metrics"]
     return os.path.exists(paths["config"]) or (os.path.exists(metrics) and os.path.getsize(metrics) > 0)
-
-
-def _train_locked(cfg, kvstore, progress, outdir, latest, trust_pickled_states):
-    contexts = parse_ctx(cfg.ctx)   # several devices: data parallel, the batch split evenly
-    ctx = contexts[0]
-    method = METHODS[cfg.method]
-    rank = kvstore.rank if kvstore is not None else 0
-    seed = worker_seed(cfg.seed, rank)
-    paths = _run_paths(outdir)
-    if latest:
-        _check_config_matches(cfg, latest)
-    mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
-    generator, critic = build_models(cfg, contexts)
-    g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
-    agreement = WorkerAgreement(kvstore) if kvstore is not None else None
-    state = TrainState()
-    if latest:
-        state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts,
-                                   trust_pickled_states=trust_pickled_states)
-        if cfg.gen_iters < state.gen_iter:
-            raise RunFolderError(f"--gen-iters {cfg.gen_iters} is below the run's progress ({state.gen_iter} "
-                                 "generator iterations in its checkpoint); nothing was changed")
-    # --bn-stats reference: running variances kept at 1/factor times PyTorch's, which checkpoints hold.
-    bn_factors = unbiased_variance_factors(cfg, generator, critic, len(contexts)) if cfg.bn_stats == "reference" \
-        else {}
-    scale_running_variances_(bn_factors, -1)
-    generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
-    if agreement is not None:
-        _check_same_iteration(agreement.gen_iters(state.gen_iter))
-    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
-    if latest:
-        truncate_metrics(paths["metrics"], state.gen_iter)
-    else:
-        open(paths["metrics"], "w").close()
-    for line in console.header(cfg, contexts, outdir, state.gen_iter if latest else None):
-        log.info(line)
-    atomic_write_json(paths["config"], to_dict(cfg))
-    atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore, rank=rank,
-                                         num_workers=kvstore.num_workers if kvstore is not None else 1,
-                                         pid=os.getpid()))
-    dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
-                          resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
-                          lsun_category=cfg.lsun_category)
-    stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
-                         start=state.batches, skipped=state.skipped_records,
-                         per_epoch=cfg.epoch_boundaries == "official")
-    fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=ctx)
-    evaluate = _evaluator(cfg, ctx) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
-    if state.gen_iter == 0:
-        plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
-
-    def save_checkpoint():
-        with reference_running_variances(bn_factors):
-            checkpoint.save(paths["checkpoints"], generator, critic, g_trainer, d_trainer, state, to_dict(cfg))
-
-    pending = []
-    # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
-    # generator iterations would read its rate off them and misjudge the rest.
-    bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
-               unit=" critic it", dynamic_ncols=True)
-    stopping = False
-    events = EventLog(outdir) if cfg.tensorboard else None
-    with _stop_requests() as stop, stream, events or nullcontext():   # the stream's worker processes end with the run
-        clock = time.time()
-        while state.gen_iter < cfg.gen_iters and not stopping:
-            n_critic = critic_iters(state.gen_iter, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
-                                    cfg.burst_every)
-            mx.random.seed(iteration_seed(seed, state.gen_iter))
-            for done in range(1, n_critic + 1):
-                real = _shards(mx.nd.array(next(stream), ctx=ctx), contexts)
-                d_out = critic_step(critic, generator, d_trainer, real, _noise(cfg, contexts), method,
-                                    clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight,
-                                    generator_statistics=generator_statistics)
-                if stream.epoch_ended:   # --epoch-boundaries official: the critic loop ends with the epoch
-                    break
-            n_critic = done
-            g_out = generator_step(generator, critic, g_trainer, _noise(cfg, contexts), method)
-            state.critic_iters_total += n_critic
-            pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,
-                                critic_iters_total=state.critic_iters_total, out={**d_out, **g_out}))
-            state.gen_iter += 1
-            state.batches = stream.position
-            state.skipped_records = stream.skipped
-            bar.update(n_critic)
-            # Read once: a signal arriving later in this iteration is acted on after the next one.
-            stopping = agreement.stop(stop) if agreement is not None else bool(stop)
-            last = state.gen_iter == cfg.gen_iters
-            due_sample = state.gen_iter % cfg.sample_every == 0 or last
-            due_checkpoint = state.gen_iter % cfg.checkpoint_every == 0 or last or stopping
-            due_eval = evaluate is not None and (state.gen_iter % cfg.eval_every == 0 or last)
-            if state.gen_iter % cfg.log_every == 0 or due_sample or due_checkpoint or due_eval:
-                records = _flush(pending)  # the one host sync: reads the losses
-                state.seconds += time.time() - clock
-                clock = time.time()
-                for record in records:
-                    record.update(seconds=round(state.seconds, 3), skipped_records=state.skipped_records)
-                if due_eval:
-                    started = time.time()
-                    records[-1].update(evaluate(generator))
-                    records[-1]["eval_seconds"] = round(time.time() - started, 3)
-                    clock += time.time() - started   # `seconds` is training time: evaluations left out
-                append_metrics(paths["metrics"], records)
-                if events is not None:
-                    events.add_records(records)
-                bar.set_postfix(gen_iter=f"{state.gen_iter}/{cfg.gen_iters}", loss_d=f"{records[-1]['loss_d']:.4g}",
-                                loss_g=f"{records[-1]['loss_g']:.4g}")
-            if due_sample:
-                _save_samples(generator, fixed_z, state.gen_iter, paths, events)
-            if due_checkpoint:
-                save_checkpoint()
-    bar.close()
-    if stopping and state.gen_iter < cfg.gen_iters:
-        raise Interrupted(stop[0] if stop else None, state)
-    log.info("%d generator iterations, %d critic iterations, %.0f s, %d unreadable images skipped; run in "
-             "%s: samples/%07d.png beside samples/real.png, loss.png, metrics.jsonl", state.gen_iter,
-             state.critic_iters_total, state.seconds, state.skipped_records, outdir, state.gen_iter)
-    return state
 
 
 def _check_config_matches(cfg, latest):
@@ -311,8 +393,8 @@ def _run_paths(outdir):
     return {k: os.path.join(outdir, v) for k, v in names.items()}
 
 
-def _flush(pending):
-    """Read the pending losses from the device as metric records; stop on a NaN or an infinity."""
+def _read_losses(pending):
+    """The pending outputs read from the device as metric records (the host sync); `pending` is emptied."""
     records = []
     for entry in pending:
         out = entry.pop("out")
@@ -325,25 +407,30 @@ def _flush(pending):
                           grad_norm_max=float(norms.max()))
         records.append(record)
     pending.clear()
+    return records
+
+
+def _stop_if_diverged(records):
+    """TrainingDiverged if a loss of `records` is NaN or infinite."""
     bad = first_non_finite(records)
     if bad:
         raise TrainingDiverged(f"{bad[1]} became {bad[2]} at generator iteration {bad[0]}; the latest "
                                "checkpoint predates it (lower the learning rate, or check the data)")
-    return records
 
 
 def _scalar(value):
     return None if value is None else float(value.asscalar())  # host sync, at the logging interval only
 
 
-def _save_samples(generator, fixed_z, gen_iter, paths, events=None):
-    """A sample grid from the fixed noise (also to TensorBoard's `events`), and the loss curve redrawn
-    from metrics.jsonl."""
+def _save_samples(run):
+    """A sample grid from the fixed noise (also to TensorBoard), and the loss curve redrawn from
+    metrics.jsonl."""
+    gen_iter, paths = run.state.gen_iter, run.paths
     with mx.autograd.train_mode():  # batch statistics, as the generator is trained (reference code)
-        images = generator(fixed_z).asnumpy()
+        images = run.generator(run.fixed_z).asnumpy()
     plots.save_image_grid(images, os.path.join(os.path.dirname(paths["real"]), f"{gen_iter:07d}.png"))
-    if events is not None:
-        events.add_samples(images, gen_iter)
+    if run.events is not None:
+        run.events.add_samples(images, gen_iter)
     records = read_metrics(paths["metrics"])
     plots.loss_curve(records, paths["loss"], window=max(1, len(records) // 50))
 

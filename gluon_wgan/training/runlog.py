@@ -3,7 +3,7 @@ import json
 import math
 import os
 
-from ..files import atomic_write, read_jsonl
+from ..utils.files import atomic_write, read_jsonl
 
 
 def read_metrics(path):

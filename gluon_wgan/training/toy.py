@@ -29,16 +29,17 @@ import numpy as np
 from mxnet import gluon, nd
 
 from .. import plots
-from ..data.toy import TOY_DATASETS, sample_toy
-from ..files import atomic_write_json, check_writable_dir
+from ..data.choices import TOY_DATASETS
+from ..data.toy import sample_toy
+from ..utils.files import atomic_write_json, check_writable_dir
 from ..metrics import wasserstein1
 from ..models import MLPCritic, MLPGenerator
 from ..optim import make_optimizer
 from ..penalty import check_penalty_support
+from .choices import TOY_METHODS
 from .methods import METHODS
 from .steps import critic_step, generator_step
 
-TOY_METHODS = ("wgan-gp", "wgan")
 FIGURE_1B_CLAMPS = (0.1, 0.01, 0.001)
 NZ = 2                 # the released code's generator noise is 2-D
 PLOT_RANGE = 3.0       # value surfaces on [-3, 3]^2, 128 x 128 points, as the released code plots them

@@ -18,10 +18,10 @@ from collections import namedtuple
 import numpy as np
 from PIL import Image
 
-from .data.folder import list_images
-from .data.lsun import LMDBImages, available_categories, category_path, check_data_file, data_file, is_lmdb
-from .data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
-from .files import atomic_write, check_writable_dir
+from ..data.folder import list_images
+from ..data.lsun import LMDBImages, available_categories, category_path, check_data_file, data_file, is_lmdb
+from ..data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
+from ..utils.files import atomic_write, check_writable_dir
 
 PAIRS = (("pillow", "opencv"), ("pillow", "mxnet"), ("opencv", "mxnet"))
 METRICS = ("max_abs", "mean_abs", "l1", "share_gt10", "psnr")

@@ -25,10 +25,8 @@ import math
 
 import mxnet as mx
 
-from . import compat
-
-OPTIMIZERS = ("rmsprop", "adam", "torch-adam", "sgd")
-RMSPROP_EPS_MODES = ("torch", "mxnet")
+from .. import compat
+from .choices import OPTIMIZERS, RMSPROP_EPS_MODES
 
 
 def _clip_gradient(value):

@@ -1,5 +1,5 @@
 """The GPU check: can this machine train on a GPU, and does the GPU compute what the CPU computes?
-`python -m gluon_wgan.doctor [--gpu N] [--smoke]`, also as scripts/check_gpu.py.
+`python -m gluon_wgan.tools.doctor [--gpu N] [--smoke]`, also as scripts/check_gpu.py.
 
 `check(gpu)` runs `gluon_wgan.cuda.check` (wheel, driver, libraries, device, kernels: nothing that
 needs MXNet loaded), then loads MXNet and runs `check_step`: one small convolutional critic's WGAN-GP
@@ -13,7 +13,7 @@ compares what a user's gpu(0)-against-cpu(0) run compares. The modules that impo
 imported inside the functions, after the checks that must come before MXNet loads.
 
 This module is also a command (``python -m``), so `main` writes to the streams it is given; it is
-the one library module that talks to the terminal besides cli.py.
+the one module of the package that talks to the terminal besides cli.py.
 """
 import argparse
 import platform
@@ -23,11 +23,11 @@ import time
 
 import numpy as np
 
-from . import native
-from .context import check_gpus, load_mxnet
-from .cuda import GPUProblem, gist
-from .oneline import OneLineParser
-from .threads import use_physical_cores
+from .. import native
+from ..cuda import GPUProblem, gist
+from ..utils.context import check_gpus, load_mxnet
+from ..utils.oneline import OneLineParser
+from ..utils.threads import use_physical_cores
 
 # The largest |gpu - cpu| / max|cpu| accepted, per array. cuDNN on Ampere and newer computes float32
 # convolutions with TF32 (10-bit mantissa, products rounded to 5e-4 relative) unless
@@ -89,9 +89,9 @@ def _critic_gradients(ctx, real, fake, alpha, weights, image_size):
     mx = load_mxnet()
     from mxnet import autograd
 
-    from .losses import wasserstein_d
-    from .models import get_model
-    from .penalty import gradient_penalty
+    from ..losses import wasserstein_d
+    from ..models import get_model
+    from ..penalty import gradient_penalty
 
     critic = get_model("dcgan_critic", image_size=image_size, ndf=8, norm="layer")
     critic.initialize(ctx=ctx)
@@ -167,12 +167,12 @@ def _train(ctx, method_name, real, noise, alpha, weights, image_size, width):
     mx = load_mxnet()
     from mxnet import autograd
 
-    from .config import resolve
-    from .penalty import gradient_penalty
-    from .training.build import build_models, build_trainers
-    from .training.constraints import clip_
-    from .training.methods import METHODS
-    from .training.steps import generator_step
+    from ..config import resolve
+    from ..penalty import gradient_penalty
+    from ..training.build import build_models, build_trainers
+    from ..training.constraints import clip_
+    from ..training.methods import METHODS
+    from ..training.steps import generator_step
 
     iterations, batch_size = real.shape[0] - 1, real.shape[1]
     cfg = resolve(dict(method=method_name, image_size=image_size, ngf=width, ndf=width, nz=noise.shape[2],
@@ -284,7 +284,7 @@ def report(found, rows=()):
     return lines
 
 
-def build_parser(prog="python -m gluon_wgan.doctor"):
+def build_parser(prog="python -m gluon_wgan.tools.doctor"):
     parser = OneLineParser(prog=prog, description=(
         "Can this machine train on a GPU? Checks, in order, that MXNet is a CUDA wheel, the NVIDIA driver "
         "loads and is new enough, every CUDA library loads, the GPU exists, MXNet has kernels for it, and a "
@@ -304,7 +304,7 @@ def build_parser(prog="python -m gluon_wgan.doctor"):
     return parser
 
 
-def main(argv=None, prog="python -m gluon_wgan.doctor", out=None):
+def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
     """The command: the report on `out` (default: stdout); a problem is one line on stderr and exit code 2.
 
     Returns the exit code: 0 ready, 1 the smoke run's devices disagree. The hidden ``--device cpu(1)``

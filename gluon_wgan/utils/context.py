@@ -7,7 +7,7 @@ missing library or driver is one line naming the fix rather than an OSError from
 """
 import re
 
-from .cuda import GPUProblem, check, gist, preload
+from ..cuda import GPUProblem, check, gist, preload
 
 _DEVICE = re.compile(r"^(cpu|gpu)(?:\((\s*\d+\s*(?:,\s*\d+\s*)*)?\))?$")
 
@@ -75,7 +75,7 @@ def check_gpus(ids):
     """Whether MXNet can run on GPUs `ids`: the checks of `gluon_wgan.cuda.check`, then MXNet's own count.
 
     Checked once per process (the loop parses ``--ctx`` again after the command line did). The
-    numerical check (a small step on the GPU equals the CPU's) is `gluon_wgan.doctor`'s, above
+    numerical check (a small step on the GPU equals the CPU's) is `gluon_wgan.tools.doctor`'s, above
     this module in the layering.
 
     Returns

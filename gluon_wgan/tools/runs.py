@@ -15,8 +15,8 @@ from typing import List, NamedTuple, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .files import atomic_write
-from .plots import integer_ticks, median_filter
+from ..plots import integer_ticks, median_filter
+from ..utils.files import atomic_write
 
 _GRID_NAME = re.compile(r"^(\d+)\.png$")
 
