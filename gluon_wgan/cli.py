@@ -106,7 +106,7 @@ def _check_environment(parser, cfg):
         check_writable_dir(cfg.outdir)
     except ValueError as err:
         parser.error(str(err))
-    if cfg.dataroot and not os.path.exists(cfg.dataroot):
+    if cfg.dataroot and not os.path.exists(cfg.dataroot) and cfg.dataset != "cifar10":   # cifar10 downloads into it
         parser.error(f"--dataroot {cfg.dataroot!r} does not exist")
     if cfg.dataset not in EMBEDDED:   # the embedded ones cannot fail
         from .data import get_dataset

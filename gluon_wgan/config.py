@@ -10,7 +10,9 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
-# Each list of choices is the component's own, in a module that imports nothing (--help stays quick).
+# Each list of choices is the component's own, in a module that loads neither numpy nor MXNet (--help
+# stays quick): the choices.py modules import nothing, and the method names are METHODS' keys
+# (training/methods.py imports losses.py, whose MXNet import waits until a loss is computed).
 from .data.choices import BACKENDS, DATASETS, EMBEDDED, INTERPOLATIONS
 from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
 from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES
@@ -38,8 +40,9 @@ class TrainConfig:
                               choices=BACKENDS)
     interpolation: str = opt("bicubic", "resize filter, by name", choices=INTERPOLATIONS)
     workers: int = opt(None, "data loading worker processes; 0 loads in the training process. Default: 0 on "
-                             "CPUs, where workers take cores from the computation, and on a GPU min(16, cores - 1), "
-                             "at least 2, as LSUN's decoding needs (benchmarks/data_workers.py)")
+                             "CPUs, where workers take cores from the computation, and for CIFAR-10 (decoded in "
+                             "memory); on a GPU min(16, cores - 1), at least 2, as LSUN's decoding needs "
+                             "(benchmarks/data_workers.py)")
 
     # Models.
     generator: str = opt("dcgan", "generator architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's "

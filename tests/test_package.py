@@ -20,3 +20,13 @@ def test_reexports_are_the_real_objects():
     assert gluon_wgan.get_model is get_model
     assert gluon_wgan.gradient_penalty is gradient_penalty
     assert gluon_wgan.train is train
+
+
+def test_dir_lists_what_the_package_holds_and_can_load():
+    """The lazy packages' dir() (REPL completion) keeps their own names beside the lazy ones."""
+    import gluon_wgan
+    import gluon_wgan.config  # noqa: F401  (a submodule, once imported, is an attribute)
+    import gluon_wgan.models
+    names = dir(gluon_wgan)
+    assert {"__version__", "config", "train", "gradient_penalty"} <= set(names) and names == sorted(names)
+    assert {"CIFARCritic", "get_model", "choices"} <= set(dir(gluon_wgan.models))

@@ -95,6 +95,7 @@ def test_inception_score_figure(tmp_path):
     scores = load_scores(a)
     assert scores.gen_iters.tolist() == [1000, 2000] and scores.seconds.tolist() == [40.0, 81.0]
     assert scores.is_mean.tolist() == [2.0, 3.5] and scores.network == "fid-inception"
+    assert not scores.eval_excluded   # these records have no eval_seconds: an older run's
     out = tmp_path / "is.png"
     result = cli(a, b, "--out", str(out), "--inception-score", "--labels", "clip", "penalty")
     assert result.returncode == 0, result.stderr
@@ -117,7 +118,7 @@ def test_inception_score_of_a_real_run(tiny_cfg, monkeypatch, tmp_path):
     train(cfg, progress=False)
     scores = load_scores(cfg.outdir)
     assert scores.gen_iters.tolist() == [2, 4] and scores.network == "gluoncv"
-    assert (np.diff(scores.seconds) > 0).all() and (scores.is_mean >= 1).all()
+    assert (np.diff(scores.seconds) > 0).all() and (scores.is_mean >= 1).all() and scores.eval_excluded
     result = cli(cfg.outdir, "--out", str(tmp_path / "is.png"), "--inception-score")
     assert result.returncode == 0, result.stderr
 

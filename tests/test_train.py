@@ -387,6 +387,7 @@ def test_workers_default_by_devices(monkeypatch, cpus, on_gpu, workers):
     from gluon_wgan.data import loader_workers
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
     assert loader_workers(None, on_gpu) == workers
+    assert loader_workers(None, on_gpu, in_memory=True) == 0    # CIFAR-10: decoded already
     assert loader_workers(5, on_gpu) == 5
 
 

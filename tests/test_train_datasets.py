@@ -143,6 +143,10 @@ def test_cifar10_offline_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
                       "--outdir", str(tmp_path / "run")], capsys)
     assert line.startswith("train_wgan.py: error: --dataset cifar10: CIFAR-10 is not in ")
     assert "could not be downloaded (ConnectionError: Max retries exceeded" in line and "Traceback" not in line
+    # A --dataroot that does not exist yet is where CIFAR-10 downloads to, not a mistake.
+    line = cli_error(["--dataset", "cifar10", "--dataroot", str(tmp_path / "new" / "cifar10"),
+                      "--outdir", str(tmp_path / "run")], capsys)
+    assert "could not be downloaded" in line and "does not exist" not in line
 
 
 def test_lsun_flag_errors_are_one_line(lsun_root, tmp_path, capsys):

@@ -6,6 +6,8 @@ answers at once).
 # catalog.get_dataset(name): the first two are drawn by the package (no download, no --dataroot).
 DATASETS = ("shapes", "shapes-simple", "folder", "lsun", "cifar10")
 EMBEDDED = ("shapes", "shapes-simple")
+# Held decoded in memory: loader workers would have nothing to decode, and each would get a copy.
+IN_MEMORY = ("cifar10",)
 # transforms.resize(backend=, interpolation=): names, never a library's integer code (docs/resize.md).
 BACKENDS = ("pillow", "opencv", "mxnet")
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")

@@ -158,14 +158,14 @@ def _worker_pids(pool):
     return {process.pid for process in pool._pool}
 
 
-def loader_workers(requested, on_gpu):
+def loader_workers(requested, on_gpu, in_memory=False):
     """The worker count of a run: `requested` (--workers) if given; else 0 on CPUs, whose compute
-    threads the workers would slow, and on a GPU every core but one (at least 2, since one worker
-    is no faster than none), up to the 16 that a GPU's rate on LSUN's images needs
-    (benchmarks/data_workers.py)."""
+    threads the workers would slow, and for data held decoded in memory (`in_memory`); on a GPU
+    every core but one (at least 2, since one worker is no faster than none), up to the 16 that a
+    GPU's rate on LSUN's images needs (benchmarks/data_workers.py)."""
     if requested is not None:
         return int(requested)
-    if not on_gpu:
+    if not on_gpu or in_memory:
         return 0
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return 0 if cpus < 2 else min(16, max(2, cpus - 1))

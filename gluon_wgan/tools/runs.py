@@ -104,6 +104,7 @@ class Scores(NamedTuple):
     is_mean: np.ndarray          # (K,)
     is_std: np.ndarray           # (K,) spread over the splits
     network: str                 # config.json's `inception`: 'fid-inception' or 'gluoncv'
+    eval_excluded: bool          # `seconds` leaves the evaluations out (runs that log eval_seconds)
 
 
 def load_scores(run_dir, label=None):
@@ -128,7 +129,8 @@ def load_scores(run_dir, label=None):
     config = _read_json(os.path.join(run_dir, "config.json"))
     # +1: a record is written after its generator iteration, so it has done gen_iter + 1 of them.
     return Scores(run_dir, label or run_label(run_dir, config), np.array(sorted(by_iter)) + 1, columns["seconds"],
-                  columns["is_mean"], columns["is_std"], str(config.get("inception", "gluoncv")))
+                  columns["is_mean"], columns["is_std"], str(config.get("inception", "gluoncv")),
+                  all("eval_seconds" in r for r in records))
 
 
 def plot_inception_scores(runs, path):
@@ -153,7 +155,9 @@ def plot_inception_scores(runs, path):
             ax.plot(x, run.is_mean, color=f"C{i % 10}", marker="o", markersize=3, linewidth=1.4, label=run.label)
             ax.fill_between(x, run.is_mean - run.is_std, run.is_mean + run.is_std, color=f"C{i % 10}", alpha=0.15)
     axes[0].set_xlabel("generator iterations")
-    axes[1].set_xlabel("wall-clock seconds of training (evaluations not counted)")
+    # Runs written before `eval_seconds` existed count their evaluations in `seconds`.
+    axes[1].set_xlabel("wall-clock seconds of training" + (" (evaluations not counted)" if all(
+        run.eval_excluded for run in runs) else " (evaluations counted in some runs)"))
     axes[0].set_ylabel("Inception Score")
     for ax in axes:
         ax.xaxis.set_major_locator(integer_ticks())

@@ -2,7 +2,7 @@
 import os
 
 from ..data import loader_workers
-from ..data.choices import EMBEDDED
+from ..data.choices import EMBEDDED, IN_MEMORY
 from .schedule import critic_iters
 
 _OBJECTIVES = {
@@ -44,7 +44,8 @@ def header(cfg, contexts, outdir, resumed_at=None):
 
 def workers(cfg, contexts):
     """The run's data-loading processes: --workers, or its default for the devices (`loader_workers`)."""
-    return loader_workers(cfg.workers, on_gpu=any(c.device_type == "gpu" for c in contexts))
+    return loader_workers(cfg.workers, on_gpu=any(c.device_type == "gpu" for c in contexts),
+                          in_memory=cfg.dataset in IN_MEMORY)
 
 
 def _resume_command(cfg):

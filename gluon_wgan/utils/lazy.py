@@ -5,6 +5,7 @@ importing one of its light modules (its `choices`, which the config and the comm
 the package itself does not load MXNet.
 """
 import importlib
+import sys
 
 
 def lazy_exports(package, exports):
@@ -19,6 +20,7 @@ def lazy_exports(package, exports):
         return getattr(importlib.import_module(exports[name], package), name)
 
     def __dir__():
-        return sorted(exports)
+        # What the module holds now (its submodules once imported, __version__ ...) and what it can load.
+        return sorted(set(vars(sys.modules[package])) | set(exports))
 
     return __getattr__, __dir__
