@@ -67,19 +67,7 @@ def load_run(run_dir, label=None):
         One line naming the folder, when it is not a folder, has no metrics.jsonl, or has no record;
         naming the file when a line is JSON but not a record, or a gen_iter or loss is not a number.
     """
-    if not os.path.isdir(run_dir):
-        raise ValueError(f"{run_dir}: not a run folder")
-    path = os.path.join(run_dir, "metrics.jsonl")
-    if not os.path.isfile(path):
-        raise ValueError(f"{run_dir}: no metrics.jsonl (is this a run folder?)")
-    by_iter = {}
-    for record in _read_records(path):
-        if "gen_iter" in record and "loss_d" in record:
-            if not isinstance(record["gen_iter"], int):
-                raise ValueError(f"{path}: gen_iter {json.dumps(record['gen_iter'])[:40]} is not an integer")
-            by_iter[record["gen_iter"]] = record
-    if not by_iter:
-        raise ValueError(f"{run_dir}: metrics.jsonl has no records yet")
+    path, by_iter = _records_by_iter(run_dir)
     gen_iters = np.array(sorted(by_iter))
     records = [by_iter[i] for i in gen_iters]
     estimate = all(r.get("w_estimate", 0.0) is not None for r in records)
@@ -93,6 +81,25 @@ def load_run(run_dir, label=None):
         raise ValueError(f"{path}: a loss is not a number ({err})") from None
     config = _read_json(os.path.join(run_dir, "config.json"))
     return Run(run_dir, label or run_label(run_dir, config), gen_iters, values, estimate, sample_grids(run_dir))
+
+
+def _records_by_iter(run_dir):
+    """(path of metrics.jsonl, {gen_iter: record}) of a run folder, the later record winning a
+    repeated gen_iter; the ValueErrors `load_run` documents."""
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"{run_dir}: not a run folder")
+    path = os.path.join(run_dir, "metrics.jsonl")
+    if not os.path.isfile(path):
+        raise ValueError(f"{run_dir}: no metrics.jsonl (is this a run folder?)")
+    by_iter = {}
+    for record in _read_records(path):
+        if "gen_iter" in record and "loss_d" in record:
+            if not isinstance(record["gen_iter"], int):
+                raise ValueError(f"{path}: gen_iter {json.dumps(record['gen_iter'])[:40]} is not an integer")
+            by_iter[record["gen_iter"]] = record
+    if not by_iter:
+        raise ValueError(f"{run_dir}: metrics.jsonl has no records yet")
+    return path, by_iter
 
 
 class Scores(NamedTuple):
@@ -115,9 +122,8 @@ def load_scores(run_dir, label=None):
     ValueError
         One line naming the folder, as `load_run` does, or when no record has an Inception Score.
     """
-    load_run(run_dir)   # the folder and its records, checked as for the other figure
-    by_iter = {r["gen_iter"]: r for r in _read_records(os.path.join(run_dir, "metrics.jsonl"))
-               if isinstance(r.get("gen_iter"), int) and "is_mean" in r}
+    _, records = _records_by_iter(run_dir)   # the folder and its records, checked as for the other figure
+    by_iter = {gen_iter: r for gen_iter, r in records.items() if "is_mean" in r}
     if not by_iter:
         raise ValueError(f"{run_dir}: metrics.jsonl has no Inception Score yet (train with --eval-every N)")
     records = [by_iter[i] for i in sorted(by_iter)]
