@@ -50,11 +50,11 @@ def measure(curve, iters, outdir):
     """(config, seconds per generator iteration) of preset wgangp-fig3-<curve> on this machine."""
     from gluon_wgan.config import resolve
     from gluon_wgan.training.loop import train
+    from gluon_wgan.training.runlog import read_metrics
     cfg = resolve(dict(dataset="shapes", gen_iters=iters, eval_every=0, log_every=1, sample_every=10 ** 6,
                        checkpoint_every=10 ** 6, outdir=os.path.join(outdir, curve)), preset=f"wgangp-fig3-{curve}")
     train(cfg, progress=False)
-    with open(os.path.join(cfg.outdir, "metrics.jsonl")) as f:
-        seconds = [json.loads(line)["seconds"] for line in f]
+    seconds = [r["seconds"] for r in read_metrics(os.path.join(cfg.outdir, "metrics.jsonl"))]
     return cfg, float(np.median(np.diff(seconds)[1:]))   # the first two iterations compile
 
 

@@ -181,7 +181,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
     if agreement is not None:
         _check_same_iteration(agreement.gen_iters(state.gen_iter))
-    _start_folder(cfg, kvstore, outdir, paths, contexts, state.gen_iter if latest else None)
+    _start_folder(cfg, kvstore, rank, outdir, paths, contexts, state.gen_iter if latest else None)
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
@@ -201,7 +201,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
 
 
-def _start_folder(cfg, kvstore, outdir, paths, contexts, resumed_at):
+def _start_folder(cfg, kvstore, rank, outdir, paths, contexts, resumed_at):
     """samples/, metrics.jsonl (cut back to the checkpoint when resuming at `resumed_at`, else empty),
     the console header, config.json and env.json."""
     os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
@@ -213,7 +213,7 @@ def _start_folder(cfg, kvstore, outdir, paths, contexts, resumed_at):
         log.info(line)
     atomic_write_json(paths["config"], to_dict(cfg))
     atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore,
-                                         rank=kvstore.rank if kvstore is not None else 0,
+                                         rank=rank,
                                          num_workers=kvstore.num_workers if kvstore is not None else 1,
                                          pid=os.getpid()))
 
