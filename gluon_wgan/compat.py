@@ -33,6 +33,11 @@ def is_hybridized(block):
     return block._active
 
 
+def child_blocks(block):
+    """The blocks registered as `block`'s children, in registration order."""
+    return list(block._children.values())
+
+
 def leaky_slope(leaky_relu):
     """The negative slope of an `nn.LeakyReLU`."""
     return leaky_relu._alpha

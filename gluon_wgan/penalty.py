@@ -3,17 +3,18 @@
     penalty = lambda * mean_i (||grad_x D(x_hat_i)||_2 - 1)^2,   x_hat_i = a_i real_i + (1 - a_i) fake_i
 
 Training the critic on it needs the gradient of a gradient, which MXNet 1.9.1's
-`autograd.grad(create_graph=True)` refuses or gets wrong for these critics (docs/gradient_penalty.md).
-So grad_x D is written with first-order operators (`transposes.input_grad`), and ordinary autograd
-differentiates it: after `backward()` on any loss containing the penalty, every critic parameter's
-`.grad()` holds the exact gradient, as with any other Gluon loss.
+`autograd.grad(create_graph=True)` refuses or gets wrong (docs/gradient_penalty.md). So grad_x D is
+written with first-order operators (`input_gradient`), and ordinary autograd differentiates it:
+after `backward()` on any loss containing the penalty, every critic parameter's `.grad()` holds the
+exact gradient, as with any other Gluon loss. Any HybridBlock critic built from the operators that
+`op_transposes` has rules for is accepted; anything else is refused by name.
 """
 import warnings
 
 from mxnet import autograd, nd
 from mxnet.gluon import nn
 
-from . import compat
+from . import compat, graph_transpose, native
 from .models.cifar import CIFARCritic
 from .models.dcgan import DCGANCritic
 from .models.layers import ReLU, Tanh
@@ -21,9 +22,11 @@ from .models.mlp import MLPCritic
 from .transposes import input_grad, layer_problem
 
 PATHS = ("auto", "explicit", "autograd")
+MODES = ("two-sided", "one-sided")
 
-# Critics whose output is `reshape(body(x), (-1,))`, the forward `input_grad` transposes; any other
-# forward is refused rather than silently mis-modelled.
+# The package's critics, whose output is `reshape(body(x), (-1,))`: their layers have hand-fused
+# transposes (`transposes.input_grad`), faster than the general graph's. Any other critic goes
+# through its symbol graph (`graph_transpose`).
 _CRITICS = (DCGANCritic, MLPCritic, CIFARCritic)
 
 # Under the square root: sqrt's derivative at 0 is infinite, and an MLP critic whose ReLUs are all
@@ -31,7 +34,8 @@ _CRITICS = (DCGANCritic, MLPCritic, CIFARCritic)
 NORM_EPS = 1e-12
 
 
-def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=False, path="auto"):
+def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=False, path="auto",
+                     mode="two-sided"):
     """WGAN-GP penalty `weight * mean_i (||grad D(x_hat_i)||_2 - 1)^2` (Gulrajani et al. 2017, eq. 3).
 
     Call it inside `autograd.record()` and `backward()` the loss it is part of: the critic's
@@ -40,8 +44,9 @@ def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=F
 
     Parameters
     ----------
-    critic : DCGANCritic or MLPCritic
-        Hybridized or not; see `check_penalty_support`.
+    critic : HybridBlock
+        Any critic whose operators `check_penalty_support` accepts, hybridized or not; one that
+        returns several outputs is judged by its first.
     real, fake : NDArray, shape (N, ...)
         Same shape, dtype and context. Both are constants: no gradient reaches the generator.
     weight : float, default 10.0
@@ -54,6 +59,9 @@ def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=F
         'auto' and 'explicit': the exact first-order computation above. 'autograd': the textbook
         `autograd.grad(create_graph=True)`, for comparison only: MXNet 1.9.1 gives wrong parameter
         gradients through it (it warns) or refuses the critic (ValueError), docs/gradient_penalty.md.
+    mode : {'two-sided', 'one-sided'}, default 'two-sided'
+        'one-sided' penalizes only norms above 1, `weight * mean_i max(0, ||grad D(x_hat_i)|| - 1)^2`,
+        the variant the paper discusses in its section 4 ("Penalty coefficient" and appendix).
 
     Returns
     -------
@@ -63,21 +71,50 @@ def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=F
     ------
     ValueError
         An unsupported critic (see `check_penalty_support`), mismatched `real` and `fake`, an
-        `alpha` not of shape (N,), an unknown `path`, or a critic MXNet refuses on 'autograd'.
+        `alpha` not of shape (N,), an unknown `path` or `mode`, or a critic MXNet refuses on 'autograd'.
     """
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     x_hat = interpolate(real, fake, alpha)                 # Algorithm 1, lines 4-6
-    if path == "autograd":
-        grad = autograd_input_grad(critic, x_hat)
-    else:
-        check_penalty_support(critic)
-        grad = input_grad(critic, x_hat)
+    grad = autograd_input_grad(critic, x_hat) if path == "autograd" else input_gradient(critic, x_hat)
     norms = per_sample_norms(grad)
-    penalty = weight * nd.mean(nd.square(norms - 1))       # eq. 3, Algorithm 1 line 7
+    excess = norms - 1 if mode == "two-sided" else nd.relu(norms - 1)
+    penalty = weight * nd.mean(nd.square(excess))          # eq. 3, Algorithm 1 line 7
     return (penalty, norms.detach()) if return_norms else penalty
 
 
+def input_gradient(critic, x):
+    """grad_x sum(critic(x)): each sample's input gradient, differentiable once more.
+
+    Call it inside `autograd.record()`: the result is an ordinary recorded function of the critic's
+    parameters, so any loss built from it (a gradient penalty, R1, a Lipschitz bound) gets exact
+    parameter gradients from `backward()`. MXNet 1.9.1's `autograd.grad(create_graph=True)` refuses
+    or gets this wrong for most critics (docs/gradient_penalty.md).
+
+    Parameters
+    ----------
+    critic : HybridBlock
+        A critic `check_penalty_support` accepts; its first output is the score. Each sample's
+        score must depend on that sample only (no BatchNorm), which makes the result the stack of
+        the per-sample gradients grad D(x_i).
+    x : NDArray, shape (N, ...)
+        Treated as a constant (the gradient is not propagated into it).
+
+    Returns
+    -------
+    NDArray of the shape of `x`.
+
+    Raises
+    ------
+    ValueError
+        An operator of the critic with no exact transpose, named with its layer.
+    """
+    x = x.detach()
+    if _has_fused_transposes(critic):
+        return input_grad(critic, x)
+    return graph_transpose.input_gradient(critic, x)
 def interpolate(real, fake, alpha=None):
     """x_hat = alpha * real + (1 - alpha) * fake with one alpha per sample, as a constant.
 
@@ -117,19 +154,31 @@ def per_sample_norms(grad):
 def check_penalty_support(critic):
     """Raise `ValueError` unless `gradient_penalty(critic, ...)` is exact for this critic.
 
-    Call it when the critic is built, so that a wrong configuration fails before training starts.
-    A BatchNorm critic is refused: batch statistics make the per-sample gradient that the penalty
-    constrains undefined (Gulrajani et al. 2017, section 4).
+    Call it when the critic is built (initialized or not), so that a wrong configuration fails
+    before training starts. The error names the first layer and operator without an exact
+    transpose. A BatchNorm critic is refused: batch statistics make the per-sample gradient that
+    the penalty constrains undefined (Gulrajani et al. 2017, section 4). So is Dropout, which makes
+    the critic random.
     """
+    if _has_fused_transposes(critic):
+        return
+    with native.plain_operators():   # its operators only: an uninitialized layer cannot tell
+        graph = graph_transpose.CriticGraph(critic)      # whether it will run fused
+    for i, reason in graph.problems():
+        graph.refuse(i, reason)
+
+
+def _has_fused_transposes(critic):
+    """Whether `critic` is one of the package's critics with layers `transposes.input_grad` knows
+    (a subclass may change the forward; another layer takes the general path). A BatchNorm there
+    is refused with the package's own remedy."""
     if type(critic).hybrid_forward not in {c.hybrid_forward for c in _CRITICS}:
-        raise ValueError(
-            f"gradient_penalty supports critics whose output is body(x) reshaped to (N,) "
-            f"({', '.join(c.__name__ for c in _CRITICS)}), got {type(critic).__name__}")
+        return False
     for layer in critic.body:
-        problem = layer_problem(layer)
-        if problem:
-            raise ValueError(f"gradient_penalty cannot use critic layer {layer.name!r} "
-                             f"({type(layer).__name__}): {problem}")
+        if isinstance(layer, nn.BatchNorm):
+            raise ValueError(f"gradient_penalty cannot use critic layer {layer.name!r} (BatchNorm): "
+                             f"{layer_problem(layer)}")
+    return not any(layer_problem(layer) for layer in critic.body)
 
 
 # ------------------------------------------------------------- the textbook path, for comparison

@@ -104,6 +104,8 @@ class ConvTranspose(autograd.Function):
     def __init__(self, conv_options, in_shape):
         super().__init__()
         self.kw, self.in_shape = conv_options, in_shape
+        self.dilate = tuple(conv_options.get("dilate") or (1,) * len(conv_options["kernel"]))
+        self.groups = conv_options.get("num_group", 1)
 
     def forward(self, g, weight):
         # A copy now: backward runs later, on MXNet's custom-operator thread, where reading the
@@ -111,12 +113,14 @@ class ConvTranspose(autograd.Function):
         weight = weight.copy()
         self.save_for_backward(g, weight)
         kw = self.kw
-        # adj recovers the input size lost to the floor in out = (in + 2 pad - kernel) // stride + 1.
-        adj = tuple(i - ((o - 1) * s - 2 * p + k) for i, o, s, p, k in
-                    zip(self.in_shape[2:], g.shape[2:], kw["stride"], kw["pad"], kw["kernel"]))
+        # adj recovers the input size lost to the floor in
+        # out = (in + 2 pad - dilate (kernel - 1) - 1) // stride + 1.
+        adj = tuple(i - ((o - 1) * s - 2 * p + d * (k - 1) + 1) for i, o, s, p, d, k in
+                    zip(self.in_shape[2:], g.shape[2:], kw["stride"], kw["pad"], self.dilate, kw["kernel"]))
         with autograd.train_mode():   # inference mode would re-lay the weight out for MKL-DNN in place
             return nd.Deconvolution(g, weight, kernel=kw["kernel"], stride=kw["stride"], pad=kw["pad"],
-                                    adj=adj, num_filter=self.in_shape[1], no_bias=True)
+                                    dilate=self.dilate, adj=adj, num_filter=self.in_shape[1],
+                                    num_group=self.groups, no_bias=True)
 
     def backward(self, d_out):
         g, weight = self.saved_tensors
@@ -125,7 +129,8 @@ class ConvTranspose(autograd.Function):
         # and that Convolution's weight gradient against g is the Deconvolution's.
         with autograd.record():
             d_g = nd.Convolution(d_out, weight, kernel=self.kw["kernel"], stride=self.kw["stride"],
-                                 pad=self.kw["pad"], num_filter=g.shape[1], no_bias=True)
+                                 pad=self.kw["pad"], dilate=self.dilate, num_group=self.groups,
+                                 num_filter=g.shape[1], no_bias=True)
         d_g.backward(g)
         # Done before returning: MXNet takes d_out's memory back when this returns (its engine does
         # not know that the operators pushed here read it), and may hand it to another array.

@@ -72,7 +72,9 @@ class ChannelLayerNorm(nn.HybridBlock):
         and GPU, call `hybridize()` again. The fused kernel also writes (does not add) the
         gradient of its input x: an x that is itself an autograd leaf with grad_req='add' loses
         what it had accumulated (in the package's networks x is always a convolution's output)."""
-        return native.used_on(self.gamma.list_ctx())
+        # available() first: traced for its operators alone (penalty.check_penalty_support, under
+        # native.plain_operators()), an uninitialized layer has no devices to ask about.
+        return native.available() and native.used_on(self.gamma.list_ctx())
 
     @staticmethod
     def standardize(F, x, epsilon):
