@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from .data.choices import BACKENDS, DATASETS, EMBEDDED, INTERPOLATIONS
 from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
 from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES
-from .training.choices import INCEPTIONS
+from .training.choices import GP_MODES, INCEPTIONS
 from .training.methods import METHODS
 
 MAX_SEED = 2 ** 31 - 1
@@ -81,6 +81,9 @@ class TrainConfig:
                          "then sees an unclipped critic) or after it (MXNet's clip_weights)",
                          choices=("before", "after"))
     gp_weight: float = opt(10.0, "wgan-gp: lambda, the gradient penalty weight")
+    gp_mode: str = opt("two-sided", "wgan-gp: two-sided pulls every interpolate's gradient norm towards 1 "
+                       "(the paper's eq. 3); one-sided penalizes only norms above 1, max(0, norm - 1)^2 "
+                       "(the alternative its section 4 discusses)", choices=GP_MODES)
     epoch_boundaries: str = opt("continuous", "continuous: full batches across epoch ends; official: as the "
                                 "WGAN reference code, an epoch's last batch may be short and ends that "
                                 "generator iteration's critic loop", choices=("continuous", "official"))

@@ -388,3 +388,10 @@ def test_support_is_checked_before_initialization():
     check_penalty_support(ResidualCritic())
     with pytest.raises(ValueError, match="BatchNorm"):
         check_penalty_support(WithLayer(nn.BatchNorm()))
+
+
+def test_the_modes_are_the_command_lines():
+    """--gp-mode's choices (training/choices.py, which imports nothing) are the penalty's modes."""
+    from gluon_wgan import penalty
+    from gluon_wgan.training.choices import GP_MODES
+    assert penalty.MODES == GP_MODES

@@ -100,3 +100,20 @@ def test_generator_statistics_move_the_generators_running_statistics_only(ctx):
     assert results[True][0] == results[False][0]
     for with_statistics, without in zip(results[True][1], results[False][1]):
         np.testing.assert_array_equal(with_statistics, without)
+
+
+@pytest.mark.parametrize("gp_mode", ["two-sided", "one-sided"])
+def test_penalty_mode_reaches_the_penalty(gp_mode, ctx):
+    """critic_step's gp is the formula of its mode on the gradient norms it reports."""
+    g, _, _, real, z = _setup(ctx)
+    d = DCGANCritic(16, ndf=4, norm="layer")
+    d.initialize(DCGANInit(sigma=0.5), ctx=ctx)
+    last = d.body[-1].weight
+    last.set_data(last.data() / 8)                      # norms on both sides of 1
+    d.collect_params().setattr("lr_mult", 0.0)          # gp read after the step: keep the critic still
+    trainer = gluon.Trainer(d.collect_params(), "sgd", {"learning_rate": 0.0})
+    out = critic_step(d, g, trainer, real, z, METHODS["wgan-gp"], gp_weight=10.0, gp_mode=gp_mode)
+    norms = out["grad_norm"].asnumpy().astype(np.float64)
+    excess = norms - 1 if gp_mode == "two-sided" else np.maximum(norms - 1, 0)
+    assert (norms > 1).any() and (norms < 1).any(), norms
+    np.testing.assert_allclose(out["gp"].asscalar(), 10.0 * np.mean(excess ** 2), rtol=1e-5)

@@ -7,3 +7,5 @@ No imports, so that reading them loads no MXNet (`--help` answers at once).
 INCEPTIONS = ("gluoncv", "fid-inception")
 # toy.train_toy(method=): the toy runs compare the penalty with clipping.
 TOY_METHODS = ("wgan-gp", "wgan")
+# critic_step(gp_mode=) -> penalty.gradient_penalty(mode=): which norms the penalty pulls towards 1.
+GP_MODES = ("two-sided", "one-sided")

@@ -7,7 +7,7 @@ from .schedule import critic_iters
 
 _OBJECTIVES = {
     "wgan": "WGAN, critic weights clipped to [-{clamp:g}, {clamp:g}] ({clip_when} each critic update)",
-    "wgan-gp": "WGAN-GP, gradient penalty weight {gp_weight:g}",
+    "wgan-gp": "WGAN-GP, {gp_mode} gradient penalty of weight {gp_weight:g}",
     "gan": "GAN (DCGAN's non-saturating loss)",
     "lsgan": "least-squares GAN",
 }
@@ -23,7 +23,7 @@ def total_critic_iters(cfg):
 def header(cfg, contexts, outdir, resumed_at=None):
     """The lines printed before training: where, what, on which data and devices, how to stop."""
     objective = _OBJECTIVES[cfg.method].format(clamp=cfg.clamp, clip_when=cfg.clip_when,
-                                               gp_weight=cfg.gp_weight)
+                                               gp_weight=cfg.gp_weight, gp_mode=cfg.gp_mode)
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("MXNET_OMP_MAX_THREADS") or "MXNet's default"
     start = "a new run" if resumed_at is None else f"resuming at generator iteration {resumed_at}"
     return [

@@ -224,7 +224,7 @@ def _critic_update(run):
     real = _shards(mx.nd.array(next(run.stream), ctx=run.contexts[0]), run.contexts)
     return critic_step(run.critic, run.generator, run.d_trainer, real, _noise(cfg, run.contexts), run.method,
                        clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight,
-                       generator_statistics=run.generator_statistics)
+                       gp_mode=cfg.gp_mode, generator_statistics=run.generator_statistics)
 
 
 def _generator_update(run):

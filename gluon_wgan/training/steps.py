@@ -7,7 +7,7 @@ from .constraints import clip_
 
 
 def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_when="before",
-                gp_weight=10.0, generator_statistics=False):
+                gp_weight=10.0, gp_mode="two-sided", generator_statistics=False):
     """Update the critic once on a real batch and the generator's images of noise `z`.
 
     With weight clipping, ``clip_when='before'`` clamps at the start of the update, as the WGAN
@@ -59,7 +59,7 @@ def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_wh
             if method.penalty:
                 from ..penalty import gradient_penalty
                 out["gp"], out["grad_norm"] = gradient_penalty(critic, real_k, fake_k, weight=gp_weight,
-                                                               alpha=alpha_k, return_norms=True)
+                                                               alpha=alpha_k, return_norms=True, mode=gp_mode)
                 out["loss_d"] = loss + out["gp"]
             shards.append(out)
     autograd.backward([out["loss_d"] for out in shards])
