@@ -17,6 +17,7 @@ _EXPORTS = {
     "TrainConfig": "gluon_wgan.config",
     "train": "gluon_wgan.training.loop",
     "gradient_penalty": "gluon_wgan.penalty",
+    "input_gradient": "gluon_wgan.penalty",
 }
 
 __all__ = ["__version__", *_EXPORTS]

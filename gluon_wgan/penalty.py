@@ -61,7 +61,7 @@ def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=F
         gradients through it (it warns) or refuses the critic (ValueError), docs/gradient_penalty.md.
     mode : {'two-sided', 'one-sided'}, default 'two-sided'
         'one-sided' penalizes only norms above 1, `weight * mean_i max(0, ||grad D(x_hat_i)|| - 1)^2`,
-        the variant the paper discusses in its section 4 ("Penalty coefficient" and appendix).
+        the variant the paper's section 4 sets against its two-sided choice ("Two-sided penalty").
 
     Returns
     -------

@@ -395,3 +395,30 @@ def test_the_modes_are_the_command_lines():
     from gluon_wgan import penalty
     from gluon_wgan.training.choices import GP_MODES
     assert penalty.MODES == GP_MODES
+
+
+def test_own_critic_example_runs_and_its_critic_gets_exact_gradients():
+    """docs/examples/own_critic.py, as the docs show it, and its critic under the oracle."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "examples",
+                        "own_critic.py")
+    run = subprocess.run([sys.executable, path], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == [f"generator iteration {i}" for i in (1, 2, 3)]
+    assert lines[-1].startswith("refused: ") and "'batchnorm0' (BatchNorm, operator BatchNorm)" in lines[-1]
+
+    spec = importlib.util.spec_from_file_location("own_critic", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    critic = example.my_critic(width=3)
+    critic.initialize(mx.init.Xavier(magnitude=3))
+    critic.cast("float64")
+    rng = np.random.RandomState(0)
+    real, fake = (nd.array(rng.normal(size=(3, 3, 8, 8)), dtype="float64") for _ in range(2))
+    alpha = nd.array(rng.uniform(size=3), dtype="float64")
+    assert_matches_finite_differences(critic, real, fake, alpha, penalty_grads(critic, real, fake, alpha))
