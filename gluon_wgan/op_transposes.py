@@ -379,9 +379,23 @@ def _casted_back(g, x, attrs):
 
 def _pooling(ins, live, attrs, op):
     kind = attrs.get("pool_type", "max")
-    if kind in ("avg", "sum"):
-        return generic_linear()(ins, live, attrs, op)
-    return _max_pooling(ins, attrs)
+    if kind == "max":
+        return _max_pooling(ins, attrs)
+    (x,) = ins
+    spatial = x.shape[2:]
+    if literal(attrs, "global_pool", False):
+        y = invoke(op, ins, attrs)
+        scale = 1.0 / np.prod(spatial) if kind == "avg" else 1.0
+        return y, lambda gs: [nd.broadcast_to(gs[0], shape=x.shape) * scale]
+    kernel = literal(attrs, "kernel")
+    if (len(set(kernel)) == 1 and tuple(literal(attrs, "stride") or ()) == kernel and not any(literal(attrs, "pad") or ())
+            and all(n % k == 0 for n, k in zip(spatial, kernel)) and len(kernel) == 2):
+        # Non-overlapping windows tiling the input (mean pooling in residual critics): each input
+        # receives its window's gradient, divided by the window's size for the mean.
+        y = invoke(op, ins, attrs)
+        scale = 1.0 / np.prod(kernel) if kind == "avg" else 1.0
+        return y, lambda gs: [nd.UpSampling(gs[0], scale=kernel[0], sample_type="nearest") * scale]
+    return generic_linear()(ins, live, attrs, op)
 
 
 def _max_pooling(ins, attrs):

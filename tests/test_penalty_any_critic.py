@@ -76,8 +76,8 @@ class ResidualCritic(nn.HybridBlock):
 
 
 class NormsCritic(nn.HybridBlock):
-    """InstanceNorm, LayerNorm over the last axis, a grouped and a dilated convolution, a Dense
-    that keeps its axes, global max pooling, softplus and a gated product."""
+    """InstanceNorm, LayerNorm over the last axis, a grouped and a dilated convolution, overlapping
+    mean pooling, a Dense that keeps its axes, global max pooling, softplus and a gated product."""
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -87,11 +87,12 @@ class NormsCritic(nn.HybridBlock):
             self.grouped = nn.Conv2D(4, 3, padding=1, groups=2, in_channels=4)
             self.last_axis = nn.LayerNorm(in_channels=8)
             self.rows = nn.Dense(5, flatten=False, in_units=8)
+            self.smooth = nn.AvgPool2D(3, 1, 1, count_include_pad=False)   # overlapping windows
             self.pool = nn.GlobalMaxPool2D()
             self.score = nn.Dense(1, in_units=4)
 
     def hybrid_forward(self, F, x):
-        h = self.grouped(self.instance(self.conv(x)))
+        h = self.smooth(self.grouped(self.instance(self.conv(x))))
         h = F.Activation(self.rows(self.last_axis(h)), act_type="softrelu")      # (N, 4, 8, 5)
         h = F.sigmoid(h) * F.tanh(h - 0.5)
         return self.score(self.pool(F.Pad(h, mode="reflect", pad_width=(0, 0, 0, 0, 1, 1, 1, 1))))
