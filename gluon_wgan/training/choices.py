@@ -7,3 +7,5 @@ No imports, so that reading them loads no MXNet (`--help` answers at once).
 INCEPTIONS = ("gluoncv", "fid-inception")
 # toy.train_toy(method=): the toy runs compare the penalty with clipping.
 TOY_METHODS = ("wgan-gp", "wgan")
+# schedule.lr_factor(decay=): the learning rate constant, or decayed linearly to 0 (the WGAN-GP ResNets).
+LR_DECAYS = ("none", "linear")
