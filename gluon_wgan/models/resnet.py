@@ -245,6 +245,7 @@ class CIFARResNetGenerator(_Generator):
     def __init__(self, image_size=32, nz=128, dim=128, norm="batch", init="tflib", **kwargs):
         _check_image_size(image_size, 32)
         _check("norm", norm, GENERATOR_NORMS)
+        _check_dim(dim, 1)
         super().__init__(nz, dim, init, **kwargs)
         with self.name_scope():
             for _ in range(3):
@@ -278,6 +279,7 @@ class CIFARResNetCritic(_Network):
         _check_image_size(image_size, 32)
         _check("norm", norm, CRITIC_NORMS)
         _check("init", init, INITS)
+        _check_dim(dim, 1)
         with self.name_scope():
             first = Residual(_seq(Conv(dim, 3, 3, init=init), ReLU(), Conv(dim, 3, dim, init=init), nn.AvgPool2D(2)),
                              _seq(nn.AvgPool2D(2), Conv(dim, 1, 3, gain=GLOROT, init=init)))
