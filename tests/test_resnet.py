@@ -182,7 +182,7 @@ def _tiny(preset, tmp_path, *extra):
     width = {"wgangp-table3-cifar-resnet": "4", "wgangp-resnet64": "2"}.get(preset, "4")
     return [sys.executable, os.path.join(ROOT, "scripts", "train_wgan.py"), "--quiet", "--preset", preset,
             "--dataset", "shapes", "--ngf", width, "--ndf", width, "--batch-size", "4", "--gen-iters", "2",
-            "--d-iters", "2", "--eval-every", "0", "--threads", "1", "--outdir", str(tmp_path / "run"), *extra]
+            "--d-iters", "2", "--burst-d-iters", "3", "--eval-every", "0", "--threads", "1", "--outdir", str(tmp_path / "run"), *extra]
 
 
 def _train_preset(preset, tmp_path, *extra):
