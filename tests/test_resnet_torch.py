@@ -200,8 +200,13 @@ CASES = {
 }
 
 
+# float32: up to 5e-5 measured, in the 101-layer critic, whose 33 BatchNorms over a batch of 3 amplify
+# rounding (2e-5 in its generator, at most 1e-5 in the others).
+@pytest.mark.parametrize("dtype,tolerance", [("float64", 1e-9), ("float32", 1e-4)])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_forward_matches_the_tensorflow_transcription(case):
+def test_forward_matches_the_tensorflow_transcription(case, dtype, tolerance):
+    """float64 against the float64 transcription; float32 (MKL-DNN kernels) against it too, within
+    float32's accumulated rounding."""
     build, reference, dim, kind = CASES[case]
     net = build()
     mx.random.seed(3)
@@ -210,17 +215,17 @@ def test_forward_matches_the_tensorflow_transcription(case):
     rng = np.random.RandomState(0)
     size = 32 if "cifar" in case else 64
     x = rng.normal(size=(3, 7)) if generator else rng.uniform(-1, 1, size=(3, 3, size, size))
-    net.cast("float64")
+    net.cast(dtype)
     # The biases start at zero: move them, so that each one's place is checked too.
     for name, param in net.collect_params().items():
         if name.endswith(("bias", "beta")):
-            param.set_data(mx.nd.array(rng.normal(scale=0.1, size=param.shape), dtype="float64"))
+            param.set_data(mx.nd.array(rng.normal(scale=0.1, size=param.shape), dtype=dtype))
     with autograd.train_mode():   # BatchNorm on batch statistics, as the released code always runs it
-        ours = net(mx.nd.array(x, dtype="float64")).asnumpy()
+        ours = net(mx.nd.array(x, dtype=dtype)).asnumpy().astype(np.float64)
     w = Weights(net)
     args = (w, torch.from_numpy(x), dim) + (() if generator else (kind,))
     theirs = reference(*args).numpy()
     w.check_all_used()
     error = np.abs(ours - theirs).max()
-    print(f"{case}: max abs error {error:.2e}, max rel error {error / np.abs(theirs).max():.2e}")
-    np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9)
+    print(f"{case} {dtype}: max abs error {error:.2e}, max rel error {error / np.abs(theirs).max():.2e}")
+    np.testing.assert_allclose(ours, theirs, rtol=tolerance, atol=tolerance)
