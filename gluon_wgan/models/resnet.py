@@ -199,14 +199,7 @@ def _dense(units, in_units, init):
     return nn.Dense(units, in_units=in_units, weight_initializer=_weight_init(init, in_units, units, GLOROT))
 
 
-class _Network(nn.HybridBlock):
-    """A `body` (HybridSequential) between an optional dense input layer and a final reshape."""
-
-    def _finish(self, init):
-        _claim_norm_init(self, init)
-
-
-class _Generator(_Network):
+class _Generator(nn.HybridBlock):
     """z (N, nz) -> dense -> (N, channels, 4, 4) -> body -> images (N, 3, size, size) in [-1, 1]."""
 
     def __init__(self, nz, channels, init, **kwargs):
@@ -252,10 +245,10 @@ class CIFARResNetGenerator(_Generator):
                 self.body.add(residual_block(dim, dim, "up", norm, init))
             add_layers(self.body, normalization(norm, dim), ReLU(), Conv(3, 3, dim, gain=GLOROT, init=init),
                        nn.Activation("tanh"))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
 
-class CIFARResNetCritic(_Network):
+class CIFARResNetCritic(nn.HybridBlock):
     """gan_cifar_resnet.py's critic: images (N, 3, 32, 32) -> scores (N,).
 
     OptimizedResBlockDisc1 (conv, ReLU, conv, mean pool beside a mean-pooled Glorot 1x1 shortcut),
@@ -286,7 +279,7 @@ class CIFARResNetCritic(_Network):
             self.body = _seq(first, residual_block(dim, dim, "down", norm, init),
                              residual_block(dim, dim, None, norm, init), residual_block(dim, dim, None, norm, init),
                              ReLU(), nn.GlobalAvgPool2D(), nn.Flatten(), _dense(1, dim, init))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
     def hybrid_forward(self, F, x):
         return F.reshape(self.body(x), shape=(-1,))
@@ -321,10 +314,10 @@ class ResNetGenerator(_Generator):
             for c_in, c_out in ((8, 8), (8, 4), (4, 2), (2, 1)):
                 self.body.add(residual_block(c_in * dim, c_out * dim, "up", norm, init, conv1_bias=False))
             add_layers(self.body, normalization(norm, dim), ReLU(), Conv(3, 3, dim, init=init), nn.Activation("tanh"))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
 
-class ResNetCritic(_Network):
+class ResNetCritic(nn.HybridBlock):
     """gan_64x64.py's default critic (GoodDiscriminator): images (N, 3, 64, 64) -> scores (N,).
 
     A Glorot 3x3 convolution to dim, four downsampling residual blocks (2dim, 4dim, 8dim, 8dim), a
@@ -354,7 +347,7 @@ class ResNetCritic(_Network):
             for c_in, c_out in ((1, 2), (2, 4), (4, 8), (8, 8)):
                 self.body.add(residual_block(c_in * dim, c_out * dim, "down", norm, init, conv1_bias=False))
             self.body.add(nn.Flatten(), _dense(1, 4 * 4 * 8 * dim, init))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
     def hybrid_forward(self, F, x):
         return F.reshape(self.body(x), shape=(-1,))
@@ -399,13 +392,13 @@ class ResNet101Generator(_Generator):
                 for _ in range(n):
                     self.body.add(bottleneck_block(c_out, c_out, None, norm, init))
             self.body.add(Conv(3, 1, widths[-1], gain=GLOROT, init=init))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
     def hybrid_forward(self, F, z):
         return F.tanh(super().hybrid_forward(F, z) / 5.0)
 
 
-class ResNet101Critic(_Network):
+class ResNet101Critic(nn.HybridBlock):
     """gan_64x64.py's ResnetDiscriminator (WGAN-GP paper, Fig. 2 last row): images (N, 3, 64, 64) -> (N,).
 
     A Glorot 1x1 convolution to dim/2; five bottleneck blocks at 64 pixels, then at 32, 16, 8 and 4
@@ -442,7 +435,7 @@ class ResNet101Critic(_Network):
                 for _ in range(6):
                     self.body.add(bottleneck_block(c_out, c_out, None, norm, init))
             self.body.add(nn.Flatten(), _dense(1, 4 * 4 * widths[-1], init))
-        self._finish(init)
+        _claim_norm_init(self, init)
 
     def hybrid_forward(self, F, x):
         return F.reshape(self.body(x), shape=(-1,)) / 5.0
