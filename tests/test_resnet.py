@@ -178,6 +178,64 @@ def test_dequantize_is_the_released_codes_scaling_plus_uniform_noise():
     np.testing.assert_array_equal(np.floor((out + 1) * 128), levels)
 
 
+PENALTY_CRITICS = {
+    "cifar_resnet-none": (CIFARResNetCritic, dict(dim=2, norm="none"), 32, 1),
+    "cifar_resnet-layer": (CIFARResNetCritic, dict(dim=2, norm="layer"), 32, 1),
+    "resnet-layer": (ResNetCritic, dict(dim=1, norm="layer"), 64, 1),
+    "resnet101-layer": (ResNet101Critic, dict(dim=4, norm="layer"), 64, 7),   # every 7th parameter
+}
+
+
+@NEEDS_PENALTY
+@pytest.mark.parametrize("name", sorted(PENALTY_CRITICS))
+def test_penalty_gradients_match_finite_differences(name):
+    """The tutorial's record / backward on wasserstein_d + gradient_penalty: each checked parameter's
+    gradient at its entry where the penalty's share is largest against the first-order Wasserstein
+    gradient plus central differences of the penalty, in float64. The step is small for the ReLU
+    kinks (see test_generator_gradient_matches_finite_differences)."""
+    from gluon_wgan.losses import wasserstein_d
+    from gluon_wgan.penalty import gradient_penalty
+    critic_class, kwargs, size, every = PENALTY_CRITICS[name]
+    critic = critic_class(**kwargs)
+    critic.initialize(mx.init.Zero())
+    critic.cast("float64")
+    rng = np.random.RandomState(0)
+    for pname, param in sorted(critic.collect_params().items()):
+        if pname.endswith("weight"):
+            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
+        else:
+            value = (1 if pname.endswith("gamma") else 0) + 0.3 * rng.normal(size=param.shape)
+        param.set_data(mx.nd.array(value, dtype="float64"))
+    real, fake = (mx.nd.array(rng.normal(size=(2, 3, size, size)), dtype="float64") for _ in range(2))
+    alpha = mx.nd.array(rng.uniform(size=2), dtype="float64")
+
+    def grads(with_penalty):
+        with autograd.record():
+            loss = wasserstein_d(critic(real), critic(fake))
+            if with_penalty:
+                loss = loss + gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha)
+        loss.backward()
+        return {n: p.grad().asnumpy().ravel() for n, p in critic.collect_params().items()}
+
+    def penalty():
+        with autograd.record():
+            return gradient_penalty(critic, real, fake, weight=10.0, alpha=alpha).asscalar()
+    full, first_order = grads(True), grads(False)
+    step = 1e-7
+    for pname, param in list(critic.collect_params().items())[::every]:
+        flat = int(np.argmax(np.abs(full[pname] - first_order[pname])))
+        idx = np.unravel_index(flat, param.shape)
+        data = param.data()
+        saved = data[idx].asscalar()
+        data[idx] = saved + step
+        plus = penalty()
+        data[idx] = saved - step
+        minus = penalty()
+        data[idx] = saved
+        expected = first_order[pname][flat] + (plus - minus) / (2 * step)
+        np.testing.assert_allclose(full[pname][flat], expected, rtol=1e-5, atol=1e-7, err_msg=pname)
+
+
 def _tiny(preset, tmp_path, *extra):
     width = {"wgangp-table3-cifar-resnet": "4", "wgangp-resnet64": "2"}.get(preset, "4")
     return [sys.executable, os.path.join(ROOT, "scripts", "train_wgan.py"), "--quiet", "--preset", preset,
