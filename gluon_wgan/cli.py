@@ -100,9 +100,10 @@ def _check_environment(parser, cfg):
     try:
         from .utils.context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
         devices = len(parse_ctx(cfg.ctx))
-        if cfg.batch_size % devices:
-            raise ValueError(f"--batch-size {cfg.batch_size} does not split evenly over the {devices} "
-                             f"devices of --ctx {cfg.ctx}")
+        for name in ("batch_size", "gen_batch_size"):
+            if (getattr(cfg, name) or 0) % devices:
+                raise ValueError(f"{flag(name)} {getattr(cfg, name)} does not split evenly over the {devices} "
+                                 f"devices of --ctx {cfg.ctx}")
         check_writable_dir(cfg.outdir)
     except ValueError as err:
         parser.error(str(err))

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, fields
 # stays quick): the choices.py modules import nothing, and the method names are METHODS' keys
 # (training/methods.py imports losses.py, whose MXNet import waits until a loss is computed).
 from .data.choices import BACKENDS, DATASETS, EMBEDDED, INTERPOLATIONS
-from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
+from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, INITS, RESNETS
 from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES
-from .training.choices import GP_MODES, INCEPTIONS
+from .training.choices import GP_MODES, INCEPTIONS, LR_DECAYS
 from .training.methods import METHODS
 
 MAX_SEED = 2 ** 31 - 1
@@ -45,10 +45,10 @@ class TrainConfig:
                              "(benchmarks/data_workers.py)")
 
     # Models.
-    generator: str = opt("dcgan", "generator architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's "
-                                  "32x32 CIFAR-10 network (width --ngf)", choices=ARCHITECTURES)
-    critic: str = opt("dcgan", "critic architecture: the WGAN code's DCGAN, an MLP, or the WGAN-GP code's 32x32 "
-                               "CIFAR-10 network (width --ndf)", choices=ARCHITECTURES)
+    generator: str = opt("dcgan", "generator architecture: the WGAN code's DCGAN, an MLP, or one of the WGAN-GP "
+                                  "code's: the 32x32 CIFAR-10 network, its 32x32 ResNet (cifar_resnet), the 64x64 "
+                                  "ResNet (resnet) or the 101-layer one (resnet101); width --ngf", choices=ARCHITECTURES)
+    critic: str = opt("dcgan", "critic architecture, as --generator; width --ndf", choices=ARCHITECTURES)
     nz: int = opt(100, "size of the latent noise z")
     ngf: int = opt(64, "DCGAN generator width (filters of the last hidden layer)")
     ndf: int = opt(64, "DCGAN critic width (filters of the first layer)")
@@ -64,12 +64,19 @@ class TrainConfig:
                            choices=CRITIC_NORMS)
     critic_bias: bool = opt(False, "biases on the critic's convolutions")
     mlp_hidden: int = opt(512, "units per hidden layer of the MLP generator/critic")
+    init: str = opt("dcgan", "weight initialisation: dcgan, N(0, 0.02); tflib, the WGAN-GP code's uniform "
+                             "He/Glorot per layer (the ResNets only)", choices=INITS)
 
     # Objective and schedule.
     method: str = opt("wgan", "objective: WGAN with clipping, WGAN-GP, DCGAN's GAN, least squares GAN",
                       choices=tuple(METHODS))
     gen_iters: int = opt(100000, "generator iterations to train")
-    batch_size: int = opt(64, "images per critic and per generator iteration")
+    batch_size: int = opt(64, "images per critic iteration, and per generator iteration unless --gen-batch-size")
+    gen_batch_size: int = opt(None, "noise samples per generator iteration (default: --batch-size; the WGAN-GP "
+                                    "code's CIFAR-10 ResNet uses twice the critic's)")
+    dequantize: bool = opt(False, "real images as the WGAN-GP code's CIFAR-10 ResNet feeds them: pixel values "
+                                  "x in 0..255 become (x + u) / 128 - 1, u ~ U[0, 1) per value (instead of "
+                                  "x / 127.5 - 1)")
     d_iters: int = opt(5, "critic iterations per generator iteration (n_critic)")
     warmup_iters: int = opt(25, "the first this-many generator iterations get --burst-d-iters critic "
                             "iterations (0: no warm-up)")
@@ -103,6 +110,9 @@ class TrainConfig:
     rmsprop_alpha: float = opt(0.99, "RMSprop decay of the squared-gradient average (PyTorch's alpha)")
     beta1: float = opt(0.5, "Adam beta1")
     beta2: float = opt(0.999, "Adam beta2")
+    lr_decay: str = opt("none", "learning-rate schedule of both networks: none, or linear, lr * (1 - t / "
+                                "--gen-iters) at generator iteration t (the WGAN-GP code's ResNets)",
+                        choices=LR_DECAYS)
 
     # Run.
     ctx: str = opt("cpu", "device: cpu or gpu(0); several, e.g. gpu(0,1,2,3), train data parallel (the "
@@ -165,9 +175,21 @@ class TrainConfig:
             yield f"--gp-weight must be >= 0, got {self.gp_weight}"
         if self.dataset not in EMBEDDED and not self.dataroot and self.dataset != "cifar10":
             yield f"--dataset {self.dataset} needs --dataroot"
-        if self.activation != "dcgan" and {"mlp", "cifar"} & {self.generator, self.critic}:
-            yield (f"--activation {self.activation} applies to the DCGAN networks; the MLP and CIFAR-10 ones "
-                   "keep their own")
+        if self.activation != "dcgan" and {self.generator, self.critic} != {"dcgan"}:
+            yield (f"--activation {self.activation} applies to the DCGAN networks; the others keep their own")
+        for name in ("generator", "critic"):
+            arch = getattr(self, name)
+            if arch in RESNETS and size != RESNETS[arch]:
+                yield (f"--{name} {arch} is built for {RESNETS[arch]}x{RESNETS[arch]} images: use --image-size "
+                       f"{RESNETS[arch]}, not {size}")
+        if self.init == "tflib" and not (self.generator in RESNETS and self.critic in RESNETS):
+            yield (f"--init tflib is the ResNets' (--generator/--critic {', '.join(RESNETS)}), got --generator "
+                   f"{self.generator} --critic {self.critic}")
+        if self.gen_batch_size is not None and self.gen_batch_size < 1:
+            yield f"--gen-batch-size must be at least 1, got {self.gen_batch_size}"
+        if self.gen_batch_size not in (None, self.batch_size) and self.bn_stats == "reference":
+            yield ("--bn-stats reference needs one batch size for both networks (its variance factor counts "
+                   f"--batch-size), got --gen-batch-size {self.gen_batch_size}")
         if "cifar" in (self.generator, self.critic) and self.image_size != 32:
             yield f"--generator/--critic cifar are the WGAN-GP code's 32x32 networks: use --image-size 32, not {size}"
         if self.epoch_boundaries == "official" and self.method == "wgan-gp":
@@ -214,6 +236,9 @@ _WGANGP_FIG2_ARCHS = {
     "nonorm": dict(gen_norm="none", critic_norm="none"),               # row 4: no normalization in G or D
     "gated": dict(activation="gated"),                                 # row 5: gated multiplicative units
     "tanh": dict(activation="tanh"),                                   # row 6: tanh nonlinearities everywhere
+    # Row 7: the 101-layer ResNet (gan_64x64.py's ResnetGenerator/ResnetDiscriminator, DIM 64, nz 128),
+    # initialised as there; BatchNorm in the critic, LayerNorm under WGAN-GP (its method default).
+    "resnet101": dict(generator="resnet101", critic="resnet101", nz=128, init="tflib"),
 }
 # Figure 2's columns. The critic of 'gan', 'lsgan' and 'wgan' keeps BatchNorm, as in the DCGAN baseline;
 # WGAN-GP's becomes LayerNorm (its method default), the paper's drop-in replacement.
@@ -245,6 +270,17 @@ _WGANGP_FIG3_CURVES = {
     # DCGAN's objective with Adam(2e-4, 0.5) and one critic step (its method defaults), BatchNorm critic.
     "dcgan": dict(method="gan", critic_norm="batch"),
 }
+
+# The WGAN-GP code's 32x32 ResNet (gan_cifar_resnet.py, unconditional): DIM 128 in both networks, nz 128,
+# BatchNorm in the generator and no normalization in the critic, Adam(2e-4, 0, 0.9) decayed linearly to
+# 0 over 100,000 generator iterations, 5 critic iterations on batches of 64, generator batches of 128,
+# dequantized real images, and the Inception Score over 50,000 samples every 1,000 iterations.
+_WGANGP_CIFAR_RESNET = dict(dataset="cifar10", image_size=32, generator="cifar_resnet", critic="cifar_resnet",
+                            nz=128, ngf=128, ndf=128, init="tflib", gen_norm="batch", critic_norm="none",
+                            method="wgan-gp", optimizer="adam", lr_d=2e-4, lr_g=2e-4, beta1=0.0, beta2=0.9,
+                            lr_decay="linear", batch_size=64, gen_batch_size=128, dequantize=True,
+                            gen_iters=100000, eval_every=1000, eval_samples=50000, inception="fid-inception",
+                            sample_every=1000, checkpoint_every=1000)
 
 PRESETS = {
     # About two minutes on two CPU cores: WGAN (clipping, RMSprop) on one large shape per image, until
@@ -278,6 +314,13 @@ PRESETS = {
     # WGAN-GP paper Fig. 2: every architecture row with every method column, e.g. wgangp-fig2-mlp-lsgan.
     **{f"wgangp-fig2-{arch}-{method}": dict(dataset="lsun", method=method, **options)
        for arch, options in _WGANGP_FIG2_ARCHS.items() for method in _WGANGP_FIG2_METHODS},
+    # WGAN-GP paper Table 3, unsupervised: the CIFAR-10 ResNet's Inception Score (7.86).
+    "wgangp-table3-cifar-resnet": _WGANGP_CIFAR_RESNET,
+    # gan_64x64.py as released: its default ResNets (GoodGenerator, GoodDiscriminator), DIM 64, nz 128,
+    # WGAN-GP with Adam(1e-4, 0, 0.9) and LayerNorm in the critic, 200,000 generator iterations on 64x64
+    # ImageNet (a --dataset folder of its images).
+    "wgangp-resnet64": dict(dataset="folder", generator="resnet", critic="resnet", nz=128, ngf=64, ndf=64,
+                            init="tflib", method="wgan-gp", gen_iters=200000),
     # WGAN-GP paper Fig. 3: the four CIFAR-10 curves, e.g. wgangp-fig3-wgan-gp-adam (docs/reproducing.md).
     **{f"wgangp-fig3-{curve}": dict(_WGANGP_CIFAR, **options) for curve, options in _WGANGP_FIG3_CURVES.items()},
 }

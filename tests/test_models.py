@@ -94,8 +94,9 @@ def test_init_statistics(ctx):
 
 
 def test_get_model_lists_valid_names():
-    assert list_models() == ["cifar_critic", "cifar_generator", "dcgan_critic", "dcgan_generator", "mlp_critic",
-                             "mlp_generator"]
+    assert list_models() == ["cifar_critic", "cifar_generator", "cifar_resnet_critic", "cifar_resnet_generator",
+                             "dcgan_critic", "dcgan_generator", "mlp_critic", "mlp_generator", "resnet101_critic",
+                             "resnet101_generator", "resnet_critic", "resnet_generator"]
     assert isinstance(get_model("dcgan_critic", image_size=32), DCGANCritic)
     with pytest.raises(ValueError, match="dcgan_critic"):
         get_model("resnet")

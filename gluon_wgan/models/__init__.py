@@ -1,5 +1,5 @@
-"""Generators and critics: DCGAN, MLP and the WGAN-GP code's CIFAR-10 ones (`dcgan`, `mlp`, `cifar`),
-their initializer (`init`), the critic layers the gradient penalty differentiates twice (`layers`),
+"""Generators and critics: DCGAN, MLP, the WGAN-GP code's CIFAR-10 ones and its ResNets (`dcgan`, `mlp`,
+`cifar`, `resnet`), their initializers (`init`), the critic layers the gradient penalty differentiates twice (`layers`),
 and `get_model(name, **kw)` (`registry`).
 
 The names are imported on first use (`gluon_wgan.utils.lazy`), so that `models.choices`, which the
@@ -12,7 +12,9 @@ _EXPORTS = {
     "DCGANGenerator": ".dcgan", "DCGANCritic": ".dcgan", "check_image_size": ".dcgan",
     "MLPGenerator": ".mlp", "MLPCritic": ".mlp",
     "CIFARGenerator": ".cifar", "CIFARCritic": ".cifar",
-    "DCGANInit": ".init",
+    "CIFARResNetGenerator": ".resnet", "CIFARResNetCritic": ".resnet", "ResNetGenerator": ".resnet",
+    "ResNetCritic": ".resnet", "ResNet101Generator": ".resnet", "ResNet101Critic": ".resnet",
+    "DCGANInit": ".init", "TFLibUniform": ".init",
 }
 
 __all__ = list(_EXPORTS)

@@ -4,7 +4,9 @@ No imports, so that reading them loads no MXNet (`scripts/train_wgan.py --help` 
 """
 # --generator, --critic: the architectures `registry.get_model` builds, as '<name>_generator' and
 # '<name>_critic' (`training.build` passes each its arguments).
-ARCHITECTURES = ("dcgan", "mlp", "cifar")
+ARCHITECTURES = ("dcgan", "mlp", "cifar", "cifar_resnet", "resnet", "resnet101")
+# The WGAN-GP code's residual networks (models.resnet): fixed to one image size each.
+RESNETS = {"cifar_resnet": 32, "resnet": 64, "resnet101": 64}
 # DCGANGenerator(norm=...): BatchNorm or none (WGAN paper Fig. 6: "no BN").
 GENERATOR_NORMS = ("batch", "none")
 # DCGANCritic(norm=...): layer norm or none for the gradient penalty, whose per-sample gradients
@@ -14,3 +16,6 @@ CRITIC_NORMS = ("batch", "layer", "none")
 FILTERS = ("doubling", "constant")
 # Both DCGAN networks' hidden nonlinearity (WGAN-GP paper Fig. 2 rows): DCGAN's, tanh, gated units.
 ACTIVATIONS = ("dcgan", "tanh", "gated")
+# --init: the networks' weight initialisation. dcgan: N(0, 0.02) everywhere (models.init.DCGANInit);
+# tflib: the WGAN-GP code's uniform He/Glorot per layer (models.init.TFLibUniform), ResNets only.
+INITS = ("dcgan", "tflib")

@@ -2,6 +2,8 @@
 from .cifar import CIFARCritic, CIFARGenerator
 from .dcgan import DCGANCritic, DCGANGenerator
 from .mlp import MLPCritic, MLPGenerator
+from .resnet import (CIFARResNetCritic, CIFARResNetGenerator, ResNet101Critic, ResNet101Generator, ResNetCritic,
+                     ResNetGenerator)
 
 _MODELS = {
     "dcgan_generator": DCGANGenerator,
@@ -10,6 +12,12 @@ _MODELS = {
     "mlp_critic": MLPCritic,
     "cifar_generator": CIFARGenerator,
     "cifar_critic": CIFARCritic,
+    "cifar_resnet_generator": CIFARResNetGenerator,
+    "cifar_resnet_critic": CIFARResNetCritic,
+    "resnet_generator": ResNetGenerator,
+    "resnet_critic": ResNetCritic,
+    "resnet101_generator": ResNet101Generator,
+    "resnet101_critic": ResNet101Critic,
 }
 
 

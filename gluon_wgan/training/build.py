@@ -9,6 +9,7 @@ from mxnet import gluon
 from .. import compat
 from .distributed import DistributedTrainer
 from ..models import DCGANInit, get_model
+from ..models.choices import RESNETS
 from ..optim import make_optimizer
 from .methods import METHODS
 
@@ -21,6 +22,9 @@ def build_generator(cfg):
                          activation=cfg.activation)
     if cfg.generator == "cifar":
         return get_model("cifar_generator", image_size=cfg.image_size, nz=cfg.nz, dim=cfg.ngf, norm=cfg.gen_norm)
+    if cfg.generator in RESNETS:
+        return get_model(f"{cfg.generator}_generator", image_size=cfg.image_size, nz=cfg.nz, dim=cfg.ngf,
+                         norm=cfg.gen_norm, init=cfg.init)
     return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
                      hidden=cfg.mlp_hidden)
 
@@ -34,11 +38,15 @@ def build_critic(cfg):
     if cfg.critic == "cifar":
         return get_model("cifar_critic", image_size=cfg.image_size, dim=cfg.ndf, norm=cfg.critic_norm,
                          use_bias=cfg.critic_bias)
+    if cfg.critic in RESNETS:
+        return get_model(f"{cfg.critic}_critic", image_size=cfg.image_size, dim=cfg.ndf, norm=cfg.critic_norm,
+                         init=cfg.init)
     return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
 
 
 def build_models(cfg, ctx):
-    """The generator and critic named by `cfg`, initialized with DCGANInit on `ctx` (one or a list)."""
+    """The generator and critic named by `cfg`, initialized on `ctx` (one or a list) with DCGANInit, except
+    the layers that carry their own initializer (the ResNets under --init tflib)."""
     generator, critic = build_generator(cfg), build_critic(cfg)
     if METHODS[cfg.method].penalty:
         from ..penalty import check_penalty_support

@@ -9,3 +9,5 @@ INCEPTIONS = ("gluoncv", "fid-inception")
 TOY_METHODS = ("wgan-gp", "wgan")
 # critic_step(gp_mode=) -> penalty.gradient_penalty(mode=): which norms the penalty pulls towards 1.
 GP_MODES = ("two-sided", "one-sided")
+# schedule.lr_factor(decay=): the learning rate constant, or decayed linearly to 0 (the WGAN-GP ResNets).
+LR_DECAYS = ("none", "linear")

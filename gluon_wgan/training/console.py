@@ -29,10 +29,12 @@ def header(cfg, contexts, outdir, resumed_at=None):
     return [
         f"run folder  {outdir} ({start}); samples every {cfg.sample_every}, checkpoint every "
         f"{cfg.checkpoint_every} generator iterations",
-        f"objective   {objective}; {cfg.optimizer} at lr {cfg.lr_d:g} (critic) / {cfg.lr_g:g} (generator)",
+        f"objective   {objective}; {cfg.optimizer} at lr {cfg.lr_d:g} (critic) / {cfg.lr_g:g} (generator)"
+        + (", decayed linearly to 0" if cfg.lr_decay == "linear" else ""),
         f"models      {_model(cfg.generator, 'generator', cfg.ngf, cfg.gen_norm)}, "
         f"{_model(cfg.critic, 'critic', cfg.ndf, cfg.critic_norm)}; images {cfg.image_size}x{cfg.image_size}",
-        f"data        {_data(cfg)}, batch {cfg.batch_size}, {workers(cfg, contexts)} loader worker(s)"
+        f"data        {_data(cfg)}{', dequantized' if cfg.dequantize else ''}, batch {cfg.batch_size}"
+        f"{f' (generator {cfg.gen_batch_size})' if cfg.gen_batch_size else ''}, {workers(cfg, contexts)} loader worker(s)"
         + (" (--workers's default for these devices)" if cfg.workers is None else ""),
         f"schedule    {cfg.gen_iters:,} generator iterations, {_schedule(cfg)}: "
         f"{total_critic_iters(cfg):,} critic iterations in all",
@@ -57,7 +59,9 @@ def _resume_command(cfg):
 def _model(kind, role, width, norm):
     if kind == "mlp":
         return f"MLP {role}"
-    name = "WGAN-GP code's CIFAR-10" if kind == "cifar" else "DCGAN"
+    names = {"cifar": "WGAN-GP code's CIFAR-10", "cifar_resnet": "WGAN-GP code's CIFAR-10 ResNet",
+             "resnet": "WGAN-GP code's 64x64 ResNet", "resnet101": "WGAN-GP code's 101-layer ResNet"}
+    name = names.get(kind, "DCGAN")
     return f"{name} {role} ({'ngf' if role == 'generator' else 'ndf'} {width}, {norm} norm)"
 
 

@@ -26,7 +26,8 @@ from .build import (build_models, build_trainers, reference_running_variances, s
 from .distributed import WorkerAgreement, leave_without_barrier
 from .methods import METHODS, Method
 from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
-from .schedule import critic_iters
+from .dequantize import dequantize
+from .schedule import critic_iters, lr_factor
 from .state import TrainState, iteration_seed, worker_seed
 from .steps import critic_step, generator_step
 from .tensorboard import EventLog
@@ -221,15 +222,25 @@ def _start_folder(cfg, kvstore, rank, outdir, paths, contexts, resumed_at):
 def _critic_update(run):
     """One critic update on the next real batch and a new noise batch (clipped or penalized by the method)."""
     cfg = run.cfg
-    real = _shards(mx.nd.array(next(run.stream), ctx=run.contexts[0]), run.contexts)
-    return critic_step(run.critic, run.generator, run.d_trainer, real, _noise(cfg, run.contexts), run.method,
-                       clamp=cfg.clamp, clip_when=cfg.clip_when, gp_weight=cfg.gp_weight,
-                       gp_mode=cfg.gp_mode, generator_statistics=run.generator_statistics)
+    real = mx.nd.array(next(run.stream), ctx=run.contexts[0])
+    if cfg.dequantize:
+        real = dequantize(real)
+    if cfg.lr_decay != "none":
+        run.d_trainer.set_learning_rate(cfg.lr_d * lr_factor(run.state.gen_iter, cfg.gen_iters, cfg.lr_decay))
+    return critic_step(run.critic, run.generator, run.d_trainer,
+                       _shards(real, run.contexts), _noise(cfg, run.contexts), run.method, clamp=cfg.clamp,
+                       clip_when=cfg.clip_when, gp_weight=cfg.gp_weight, gp_mode=cfg.gp_mode,
+                       generator_statistics=run.generator_statistics)
 
 
 def _generator_update(run):
-    """One generator update on a new noise batch."""
-    return generator_step(run.generator, run.critic, run.g_trainer, _noise(run.cfg, run.contexts), run.method)
+    """One generator update on a new noise batch (of --gen-batch-size), at the learning rate that opens the
+    next iteration (`lr_factor`)."""
+    cfg = run.cfg
+    if cfg.lr_decay != "none":
+        run.g_trainer.set_learning_rate(cfg.lr_g * lr_factor(run.state.gen_iter + 1, cfg.gen_iters, cfg.lr_decay))
+    return generator_step(run.generator, run.critic, run.g_trainer,
+                          _noise(cfg, run.contexts, cfg.gen_batch_size or cfg.batch_size), run.method)
 
 
 def _count(run, n_critic, out, pending):
@@ -377,9 +388,10 @@ def environment(contexts):
                 fused_layer_norm=native.used_on(contexts))
 
 
-def _noise(cfg, contexts):
-    """A noise batch drawn on the first device, split across `contexts` (the same draws for any count)."""
-    return _shards(mx.nd.random.normal(0, 1, shape=(cfg.batch_size, cfg.nz), ctx=contexts[0]), contexts)
+def _noise(cfg, contexts, n=None):
+    """A noise batch of `n` (default --batch-size) drawn on the first device, split across `contexts` (the
+    same draws for any count)."""
+    return _shards(mx.nd.random.normal(0, 1, shape=(n or cfg.batch_size, cfg.nz), ctx=contexts[0]), contexts)
 
 
 def _shards(batch, contexts):

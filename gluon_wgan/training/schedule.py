@@ -1,4 +1,5 @@
-"""How many critic iterations precede each generator iteration."""
+"""How many critic iterations precede each generator iteration, and the learning rate's decay."""
+from .choices import LR_DECAYS
 
 
 def critic_iters(gen_iter, d_iters=5, warmup=25, burst=100, burst_every=500):
@@ -12,3 +13,16 @@ def critic_iters(gen_iter, d_iters=5, warmup=25, burst=100, burst_every=500):
     if gen_iter < warmup or (burst_every and gen_iter % burst_every == 0):
         return burst
     return d_iters
+
+
+def lr_factor(gen_iter, gen_iters, decay="none"):
+    """The learning rate's multiplier at generator iteration `gen_iter` (0-based) of `gen_iters`.
+
+    'linear' is the WGAN-GP code's ResNets' schedule, max(0, 1 - gen_iter / gen_iters): its
+    iteration t runs the critic's updates at that factor, and its generator update (which opens
+    iteration t + 1 there) at the factor of t + 1. A function of the iteration only, so that a
+    resumed run continues the schedule exactly.
+    """
+    if decay not in LR_DECAYS:
+        raise ValueError(f"lr decay must be one of {LR_DECAYS}, got {decay!r}")
+    return max(0.0, 1.0 - gen_iter / gen_iters) if decay == "linear" else 1.0
