@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 
@@ -122,7 +123,7 @@ def locked_folder(folder):
         If another process holds the lock.
     """
     path = os.path.join(folder, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock(folder, path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,6 +138,29 @@ def locked_folder(folder):
         yield
     finally:
         os.close(fd)                                # releases the lock
+
+
+def _open_lock(folder, path):
+    """The lock file's descriptor: a regular file of this user, opened without following a symlink.
+
+    The folder may come from someone else: a ``.lock`` that is a symlink would otherwise have its
+    target truncated, a FIFO would block the open, and a directory or another user's file cannot
+    hold our pid. Each is refused with a `RunFolderError`, and nothing is written.
+    """
+    mend = f"remove {path} (it is not this package's lock file) or choose another --outdir"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
+    except OSError as err:
+        kind = "a symlink" if os.path.islink(path) else "a folder" if os.path.isdir(path) else \
+            f"not a file we can open ({err.strerror})"
+        raise RunFolderError(f"{path} is {kind}; {mend}") from None
+    info = os.fstat(fd)
+    problem = "a FIFO or device, not a regular file" if not stat.S_ISREG(info.st_mode) else \
+        f"owned by another user (uid {info.st_uid})" if info.st_uid != os.geteuid() else None
+    if problem:
+        os.close(fd)
+        raise RunFolderError(f"{path} is {problem}; {mend}")
+    return fd
 
 
 def _read_pid(fd):
