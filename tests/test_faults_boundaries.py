@@ -66,3 +66,18 @@ def test_a_lock_of_another_user_is_refused(run, capsys):
     code, err = train(capsys, run, "--resume", gen_iters=4)
     assert code == 2 and "owned by another user (uid 65534)" in one_line_error(err)
     assert snapshot(run) == before
+
+
+# ------------------------------------------------------------------- 11. the printed resume command
+
+def test_the_printed_resume_command_is_inert_when_pasted(tmp_path):
+    outdir = "run $(touch pwned) `touch pwned`"
+    done = subprocess.run([sys.executable, SCRIPT, *TINY, "--outdir", outdir, "--gen-iters", "1"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stderr.splitlines() if "continue with python " in line)
+    command = line.split("continue with python ", 1)[1]
+    pasted = subprocess.run(["bash", "-c", "printf '%s\\n' " + command], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert pasted.stdout.splitlines() == ["scripts/train_wgan.py", "--resume", "--outdir", outdir]
+    assert not (tmp_path / "pwned").exists()
