@@ -9,6 +9,7 @@ tiny (16x16, 8 filters), as in tests/test_faults_run_folder.py, whose helpers th
 import os
 import signal
 import subprocess
+import time
 import sys
 
 import pytest
@@ -81,3 +82,96 @@ def test_the_printed_resume_command_is_inert_when_pasted(tmp_path):
                             text=True, timeout=60)
     assert pasted.stdout.splitlines() == ["scripts/train_wgan.py", "--resume", "--outdir", outdir]
     assert not (tmp_path / "pwned").exists()
+
+
+def _mount_tmpfs(folder, size):
+    """A `size` tmpfs at `folder` (root only: the test is skipped elsewhere); unmount with `_unmount`."""
+    os.makedirs(folder, exist_ok=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if made.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+
+
+def _unmount(folder):
+    subprocess.run(["umount", "-l", str(folder)])
+
+
+def _read_events(folder):
+    """(file name, Event) of every record of every event file in `folder`, read back from TensorBoard's
+    record format (length, its CRC, the Event proto, its CRC) with mxboard's protocol buffers."""
+    import struct
+
+    from mxboard.proto import event_pb2
+    found = []
+    for name in sorted(os.listdir(folder)):
+        data, pos = open(os.path.join(folder, name), "rb").read(), 0
+        while pos + 12 <= len(data):
+            (length,) = struct.unpack("<Q", data[pos:pos + 8])
+            if pos + 12 + length + 4 > len(data):
+                break                                   # a record cut short by a full disk
+            found.append((name, event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])))
+            pos += 12 + length + 4
+    return found
+
+
+# ------------------------------------------------------- 2. a TensorBoard writer that fails never hangs
+
+def test_a_full_tensorboard_folder_stops_the_run_with_a_checkpoint(run):
+    """Before: mxboard's writer thread died on ENOSPC and training blocked on its queue for ever."""
+    events = run / "tensorboard"
+    _mount_tmpfs(events, "4k")
+    try:
+        process = subprocess.Popen([sys.executable, SCRIPT, "--quiet", "--resume", "--outdir", str(run),
+                                    "--gen-iters", "100000", "--tensorboard"], stderr=subprocess.PIPE, text=True)
+        try:
+            _, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            pytest.fail("training hung after the event files could not be written")
+    finally:
+        _unmount(events)
+    assert process.returncode == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]   # after the run's header
+    assert line.startswith("train_wgan.py: error: "), err
+    assert f"cannot write TensorBoard events in {events} (No space left on device)" in line
+    stopped = int(line.split("stopped at generator iteration ")[1].split()[0])
+    import json
+    assert json.load(open(run / "checkpoints" / "latest" / "state.json"))["gen_iter"] == stopped > 2
+    assert "--resume" in line and "--no-tensorboard" in line
+
+
+# -------------------------------------------------------- 9. TensorBoard events are trimmed on resume
+
+def test_events_are_not_written_twice_after_kill_9(tmp_path):
+    import json
+    outdir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, SCRIPT, *TINY, "--outdir", str(outdir), "--gen-iters", "100000",
+                                "--checkpoint-every", "3", "--tensorboard"], stderr=subprocess.PIPE, text=True)
+    state, metrics = outdir / "checkpoints" / "latest" / "state.json", outdir / "metrics.jsonl"
+    try:
+        while True:   # stopped, then looked at: killed once a logged iteration follows the checkpoint
+            assert process.poll() is None, process.stderr.read()
+            process.send_signal(signal.SIGSTOP)
+            if state.exists():
+                kept = json.load(open(state))["gen_iter"]
+                logged = [json.loads(line)["gen_iter"] for line in open(metrics) if line.endswith("\n")]
+                if logged and logged[-1] >= kept:
+                    break
+            process.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    events_before = _read_events(outdir / "tensorboard")
+    assert any(e.step >= kept for _, e in events_before if e.summary.value)   # steps the resume redoes
+    done = subprocess.run([sys.executable, SCRIPT, "--quiet", "--resume", "--outdir", str(outdir), "--gen-iters",
+                           str(kept + 4)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    scalars, images = {}, {}
+    for _, event in _read_events(outdir / "tensorboard"):
+        for value in event.summary.value:
+            seen = images if value.HasField("image") else scalars
+            assert (value.tag, event.step) not in seen, f"{value.tag} at step {event.step} written twice"
+            seen[(value.tag, event.step)] = True
+    assert sorted(step for tag, step in scalars if tag == "loss_d") == list(range(kept + 4))
+    assert sorted(step for _, step in images) == sorted({*range(2, kept + 5, 2), kept + 4})   # --sample-every 2, the last

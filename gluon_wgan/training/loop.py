@@ -29,7 +29,7 @@ from .runlog import append_metrics, first_non_finite, read_metrics, truncate_met
 from .schedule import critic_iters
 from .state import TrainState, iteration_seed, worker_seed
 from .steps import critic_step, generator_step
-from .tensorboard import EventLog
+from .tensorboard import EventLog, EventsUnwritable
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 64
@@ -111,7 +111,7 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
                 g_out = _generator_update(run)         # noise, one generator step
                 _count(run, done, {**d_out, **g_out}, pending)
                 # Read once: a signal arriving later in this iteration is acted on after the next one.
-                stopping = run.agreement.stop(stop) if run.agreement is not None else bool(stop)
+                stopping = _stopping(run, stop)
                 due = _due(cfg, state.gen_iter, stopping, evaluating=run.evaluate is not None)
                 if due.log:
                     clock = _log(run, pending, clock, evaluate=due.evaluate)
@@ -120,6 +120,10 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
                 if due.checkpoint:
                     _save_checkpoint(run)
         run.bar.close()
+        if run.events is not None and run.events.failure is not None:
+            raise EventsUnwritable(f"--tensorboard: {run.events.failure}; stopped at generator iteration "
+                                   f"{state.gen_iter} after a checkpoint; free some space there, then continue "
+                                   "with --resume (add --no-tensorboard to go on without events)")
         if stopping and state.gen_iter < cfg.gen_iters:
             raise Interrupted(stop[0] if stop else None, state)
         log.info("%d generator iterations, %d critic iterations, %.0f s, %d unreadable images skipped; run in "
@@ -196,7 +200,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     # generator iterations would read its rate off them and misjudge the rest.
     bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
                unit=" critic it", dynamic_ncols=True)
-    events = EventLog(outdir) if cfg.tensorboard else None
+    events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
 
@@ -243,6 +247,13 @@ def _count(run, n_critic, out, pending):
     state.batches = run.stream.position
     state.skipped_records = run.stream.skipped
     run.bar.update(n_critic)
+
+
+def _stopping(run, stop):
+    """Whether the run stops after this generator iteration: Ctrl-C or SIGTERM (`stop`), or event
+    files that could not be written; with dist_sync, whether any worker stops."""
+    wanted = bool(stop) or (run.events is not None and run.events.failure is not None)
+    return run.agreement.stop(wanted) if run.agreement is not None else wanted
 
 
 class Due(NamedTuple):
@@ -293,6 +304,8 @@ def _save_checkpoint(run):
     with reference_running_variances(run.bn_factors):
         checkpoint.save(run.paths["checkpoints"], run.generator, run.critic, run.g_trainer, run.d_trainer,
                         run.state, to_dict(run.cfg))
+    if run.events is not None:
+        run.events.checkpointed(run.state.gen_iter)
 
 
 def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
