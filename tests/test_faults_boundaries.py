@@ -175,3 +175,44 @@ def test_events_are_not_written_twice_after_kill_9(tmp_path):
             seen[(value.tag, event.step)] = True
     assert sorted(step for tag, step in scalars if tag == "loss_d") == list(range(kept + 4))
     assert sorted(step for _, step in images) == sorted({*range(2, kept + 5, 2), kept + 4})   # --sample-every 2, the last
+
+
+# ----------------------------------------------------- 3. tools that read a run folder never write to it
+
+EVALUATE = os.path.join(ROOT, "scripts", "evaluate.py")
+FAST_EVAL = ["--random-inception", "--n-samples", "4", "--batch-size", "4", "--dims", "64", "--fid-method", "eigh",
+             "--quiet", "--no-cache"]
+
+
+def test_evaluate_reads_a_checkpoint_being_replaced_without_moving_it(run):
+    """A trainer between its two renames: latest is aside as latest.old. Before: evaluate renamed it
+    back, racing the trainer's own rename (which then died with ENOTEMPTY)."""
+    os.rename(run / "checkpoints" / "latest", run / "checkpoints" / "latest.old")
+    before = snapshot(run)
+    done = subprocess.run([sys.executable, EVALUATE, str(run), *FAST_EVAL], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("gen_iter 2: FID ")
+    after = snapshot(run)
+    after.pop("eval.json")
+    assert after == before and not (run / "checkpoints" / "latest").exists()
+
+
+def test_reading_a_training_run_neither_fails_nor_stops_it(tmp_path):
+    from gluon_wgan.training.evaluate import load_generator
+    outdir = tmp_path / "run"
+    trainer = subprocess.Popen([sys.executable, SCRIPT, *TINY, "--outdir", str(outdir), "--gen-iters", "100000",
+                                "--checkpoint-every", "1", "--sample-every", "100000"], stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        while not (outdir / "checkpoints" / "latest").exists():
+            assert trainer.poll() is None, trainer.stderr.read()
+            time.sleep(0.05)
+        for _ in range(30):   # a checkpoint is replaced every generator iteration meanwhile
+            load_generator(str(outdir))
+        assert trainer.poll() is None, trainer.stderr.read()
+    finally:
+        trainer.send_signal(signal.SIGTERM)
+        code = trainer.wait(timeout=120)
+    err = trainer.stderr.read()
+    assert code == 128 + signal.SIGTERM and "Traceback" not in err, err

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import shutil
+import time
 
 import mxnet as mx
 import numpy as np
@@ -72,6 +73,53 @@ def find_latest(checkpoint_dir):
     """Path of ``checkpoint_dir/latest`` if that folder exists (complete or not), else None."""
     path = os.path.join(checkpoint_dir, "latest")
     return path if os.path.isdir(path) else None
+
+
+def read_complete(checkpoint_dir, names, attempts=20):
+    """{name: bytes} of the files `names` of one complete checkpoint, read without the run's lock and
+    without changing anything: for tools that read a run that may be training.
+
+    A writer replaces ``latest`` by renaming it aside (``latest.old``), renaming the new one into
+    place and removing the aside copy. The files are opened through one folder descriptor, so they
+    all belong to one checkpoint even if the folder is renamed meanwhile; a folder emptied under us
+    is read again from the other name. None when neither folder exists; FileNotFoundError when a
+    name is still missing after `attempts` tries (a damaged checkpoint).
+    """
+    missing = None
+    for attempt in range(attempts):
+        folders = 0
+        for name in ("latest", "latest.old"):
+            try:
+                folder = os.open(os.path.join(checkpoint_dir, name), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            folders += 1
+            try:
+                return _read_files(folder, names)
+            except FileNotFoundError as err:   # being removed by the writer, or damaged
+                missing = err
+            finally:
+                os.close(folder)
+        if not folders:
+            return None
+        time.sleep(0.05)   # a writer's removal of the aside copy ends in moments
+    raise missing
+
+
+def _read_files(folder, names):
+    """{name: bytes} of files opened through the folder descriptor `folder`, all opened before any is read."""
+    opened = {}
+    try:
+        for name in names:
+            opened[name] = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        found = {}
+        for name, fd in opened.items():
+            with os.fdopen(os.dup(fd), "rb") as f:
+                found[name] = f.read()
+        return found
+    finally:
+        for fd in opened.values():
+            os.close(fd)
 
 
 def check(path, trust_pickled_states=False):
