@@ -216,3 +216,77 @@ def test_reading_a_training_run_neither_fails_nor_stops_it(tmp_path):
         code = trainer.wait(timeout=120)
     err = trainer.stderr.read()
     assert code == 128 + signal.SIGTERM and "Traceback" not in err, err
+
+
+# ------------------------------------------------ 4. a run stopped before its first checkpoint restarts
+
+_SIGNAL_IN_SETUP = """
+import os, signal, sys
+sys.argv[0] = {script!r}
+import gluon_wgan.training.loop as loop
+original = loop.BatchStream
+
+def signalled(*args, **kwargs):   # the set-up has written the run's files by now
+    os.kill(os.getpid(), signal.{name})
+    return original(*args, **kwargs)
+
+loop.BatchStream = signalled
+import runpy
+sys.argv = [{script!r}, *{argv!r}]
+runpy.run_path({script!r}, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_the_start_up_leaves_a_folder_the_same_command_restarts(tmp_path, capsys, name):
+    outdir = tmp_path / "run"
+    argv = [*TINY, "--outdir", str(outdir), "--gen-iters", "2"]
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_IN_SETUP.format(script=SCRIPT, argv=argv, name=name)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 128 + getattr(signal, name) and "Traceback" not in done.stderr, done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert line == f"train_wgan.py: stopped by {name} during the start-up; no checkpoint yet: rerun the same " \
+                   "command to start over"
+    assert "--resume" not in line and (outdir / "config.json").exists()
+    code, err = train(capsys, outdir, "--resume")
+    assert code == 2 and "no checkpoint yet: rerun the same command without --resume" in one_line_error(err)
+    code, err = train(capsys, outdir)
+    assert code == 0, err
+    assert not (outdir / "checkpoints" / "NO_CHECKPOINT_YET").exists()
+
+
+def test_evaluation_that_cannot_start_changes_nothing(tmp_path, capsys):
+    outdir, weights = tmp_path / "run", tmp_path / "damaged.params"
+    weights.write_bytes(b"not weights")
+    code, err = train(capsys, outdir, "--eval-every", "1", "--inception-weights", str(weights))
+    assert code == 2 and "--eval-every" in one_line_error(err)
+    code, err = train(capsys, outdir)
+    assert code == 0, err
+
+
+def test_a_refused_resume_leaves_config_json_as_it_was(run, capsys, tmp_path):
+    weights = tmp_path / "damaged.params"
+    weights.write_bytes(b"not weights")
+    before = snapshot(run)
+    code, err = train(capsys, run, "--resume", "--eval-every", "1", "--inception-weights", str(weights), gen_iters=4)
+    assert code == 2 and "--eval-every" in one_line_error(err)
+    assert snapshot(run) == before
+    code, err = train(capsys, run, "--resume", gen_iters=4)
+    assert code == 0, err
+
+
+def test_a_full_disk_before_the_first_checkpoint_says_to_rerun(tmp_path, capsys):
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "160k")
+    try:
+        outdir = disk / "run"
+        extra = ("--checkpoint-every", "100000", "--sample-every", "1")
+        code, err = train(capsys, outdir, *extra, gen_iters=1000)
+        line = one_line_error(err)
+        assert code == 2 and f"no space left on {outdir}" in line, err
+        assert "no checkpoint yet: rerun the same command to start over" in line and "--resume" not in line
+        subprocess.run(["mount", "-o", "remount,size=8m", str(disk)], check=True)
+        code, err = train(capsys, outdir, *extra, gen_iters=3)
+        assert code == 0, err
+    finally:
+        _unmount(disk)

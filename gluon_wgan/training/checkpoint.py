@@ -29,6 +29,7 @@ REQUIRED = ("generator.params", "critic.params", "state.json", "config.json")
 OPTIMIZER_FILES = (".optimizer.params", ".optimizer.json")
 PICKLED = ".states"          # Trainer.save_states, written by gluon_wgan before issue 13
 FORMAT = 1
+NONE_YET = "NO_CHECKPOINT_YET"   # a new run's mark until its first checkpoint
 
 
 class CheckpointError(RunFolderError):
@@ -49,10 +50,24 @@ def save(checkpoint_dir, generator, critic, g_trainer, d_trainer, state, config)
         _fsync_dir(build)
         target = os.path.join(checkpoint_dir, "latest")
         atomic_replace_dir(build, target)
+        if os.path.exists(os.path.join(checkpoint_dir, NONE_YET)):
+            os.remove(os.path.join(checkpoint_dir, NONE_YET))
         return target
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
+
+
+def mark_none_yet(checkpoint_dir):
+    """Mark `checkpoint_dir` as a new run's that has no checkpoint yet; `save` removes the mark."""
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    _write_text(os.path.join(checkpoint_dir, NONE_YET), "This run stopped before its first checkpoint (if it is not "
+                "running): its command, run again, starts it over in this folder.")
+
+
+def has_none_yet(checkpoint_dir):
+    """Whether `checkpoint_dir` is marked by `mark_none_yet` (and not yet by a checkpoint)."""
+    return os.path.isfile(os.path.join(checkpoint_dir, NONE_YET))
 
 
 def clean(checkpoint_dir):

@@ -2,6 +2,7 @@
 import logging
 import os
 import platform
+import re
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ from .. import native, plots
 from ..config import TrainConfig, resume_differences, to_dict
 from ..data import BatchStream, get_dataset
 from ..utils.context import parse_ctx
-from ..utils.files import RunFolderError, atomic_write_json, locked_folder
+from ..utils.files import RunFolderError, atomic_write_json, check_writable_dir, locked_folder
 from ..utils.signals import handling_signals
 from . import checkpoint, console
 from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
@@ -48,11 +49,17 @@ class WorkersDisagree(ValueError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the run; it wrote a checkpoint first and resumes exactly."""
+    """Ctrl-C or SIGTERM stopped the run: in the loop, after a checkpoint, so that it resumes exactly;
+    during the set-up (`state` None), at once, and the folder's checkpoint, if any, is as it was."""
 
-    def __init__(self, signal_name, state):
-        super().__init__(f"stopped by {signal_name or 'a signal to another worker'} at generator iteration "
-                         f"{state.gen_iter}, after a checkpoint; continue with --resume")
+    def __init__(self, signal_name, state, outdir=None):
+        signal_name_ = signal_name or "a signal to another worker"
+        if state is None:
+            message = f"stopped by {signal_name_} during the start-up; {resume_advice(outdir)}"
+        else:
+            message = f"stopped by {signal_name_} at generator iteration {state.gen_iter}, after a checkpoint; " \
+                      "continue with --resume"
+        super().__init__(message)
         self.signal_name, self.state = signal_name, state
 
     @property
@@ -96,7 +103,7 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        run = setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        run = _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
         state, pending, stopping = run.state, [], False
         with _stop_requests() as stop, run.stream, run.events or nullcontext():   # the stream's workers end with it
             clock = time.time()
@@ -130,6 +137,30 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
                  "%s: samples/%07d.png beside samples/real.png, loss.png, metrics.jsonl", state.gen_iter,
                  state.critic_iters_total, state.seconds, state.skipped_records, outdir, state.gen_iter)
         return state
+
+
+def resume_advice(outdir):
+    """How to go on with the run in `outdir` after it stopped: --resume from its checkpoint, or, when
+    it has none yet, the same command again (a run stopped before its first checkpoint starts over)."""
+    if checkpoint.find_latest(_run_paths(outdir)["checkpoints"]) is not None:
+        return "the last complete checkpoint is kept; continue with --resume"
+    return "no checkpoint yet: rerun the same command to start over"
+
+
+def _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
+    """`setup`, which Ctrl-C or SIGTERM stops at once (a first kernel compile or real-image statistics
+    can take minutes, and there is nothing to checkpoint yet): `Interrupted` without a state."""
+    received = []
+
+    def interrupt(signum, frame):
+        received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt   # a BaseException: no `except Exception` on the way swallows it
+
+    try:
+        with handling_signals(interrupt):
+            return setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+    except KeyboardInterrupt:
+        raise Interrupted(received[0] if received else "SIGINT", None, outdir) from None
 
 
 @dataclass
@@ -185,36 +216,44 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
     if agreement is not None:
         _check_same_iteration(agreement.gen_iters(state.gen_iter))
-    _start_folder(cfg, kvstore, rank, outdir, paths, contexts, state.gen_iter if latest else None)
+    resumed_at = state.gen_iter if latest else None
+    for line in console.header(cfg, contexts, outdir, resumed_at):
+        log.info(line)
+    # What may still refuse comes before the folder changes: a refused --resume leaves config.json as it was.
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
+    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
+    events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
+    _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at)
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
                          start=state.batches, skipped=state.skipped_records,
                          per_epoch=cfg.epoch_boundaries == "official")
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=contexts[0])
-    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
     # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
     # generator iterations would read its rate off them and misjudge the rest.
     bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
                unit=" critic it", dynamic_ncols=True)
-    events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
 
 
-def _start_folder(cfg, kvstore, rank, outdir, paths, contexts, resumed_at):
+def _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at):
     """samples/, metrics.jsonl (cut back to the checkpoint when resuming at `resumed_at`, else empty),
-    the console header, config.json and env.json."""
-    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
+    config.json and env.json. A new run first marks its folder as having no checkpoint yet, so that
+    if it stops before its first one, its command may be run again in place; it then starts over."""
+    samples = os.path.dirname(paths["real"])
+    os.makedirs(samples, exist_ok=True)
     if resumed_at is not None:
         truncate_metrics(paths["metrics"], resumed_at)
     else:
+        checkpoint.mark_none_yet(paths["checkpoints"])
+        for name in os.listdir(samples):   # an earlier start's grids
+            if _SAMPLE.match(name):
+                os.remove(os.path.join(samples, name))
         open(paths["metrics"], "w").close()
-    for line in console.header(cfg, contexts, outdir, resumed_at):
-        log.info(line)
     atomic_write_json(paths["config"], to_dict(cfg))
     atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore,
                                          rank=rank,
@@ -310,24 +349,51 @@ def _save_checkpoint(run):
 
 def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
     """The checkpoint folder to continue from, complete and safe to read, or None for a new run;
-    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock."""
+    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock.
+
+    A new run starts over in place in a folder whose run stopped before its first checkpoint, and is
+    refused in any other folder that holds a run's files (a run's or someone else's of those names).
+    """
     paths = _run_paths(outdir)
     checkpoint.clean(paths["checkpoints"])   # a killed save's leftovers: this run's own, under the lock
     latest = checkpoint.find_latest(paths["checkpoints"])
+    none_yet = latest is None and checkpoint.has_none_yet(paths["checkpoints"])
+    if resume and none_yet:
+        raise RunFolderError(f"--resume: the run in {outdir} stopped before its first checkpoint, so there is "
+                             "nothing to continue; no checkpoint yet: rerun the same command without --resume "
+                             "to start over")
     if resume and latest is None:
         raise RunFolderError(f"--resume: {outdir} has no checkpoint (checkpoints/latest is missing), so there "
                              "is nothing to continue and nothing was changed; put checkpoints/latest back "
                              "from a copy of the run, or start a new run in another --outdir")
-    if latest is None and _holds_a_run(paths):
+    if latest is None and not none_yet and _holds_a_run(paths):
         raise RunFolderError(f"--outdir {outdir} holds a run without a checkpoint (config.json or "
                              "metrics.jsonl, but no checkpoints/latest); choose another --outdir, or remove "
                              "that run first")
+    found = _run_files(outdir)
+    if latest is None and not none_yet and found:
+        raise RunFolderError(f"--outdir {outdir} is not a run folder but holds files a run writes ("
+                             + ", ".join(found) + "); choose another --outdir, or move them away")
+    try:
+        check_writable_dir(paths["checkpoints"])   # refused now, not after training up to the first one
+    except ValueError as err:
+        raise RunFolderError(f"{paths['checkpoints']} cannot hold checkpoints: {err}") from None
     if latest is not None and resume is False:
         raise RunFolderError(f"--outdir {outdir} already holds a run; pass --resume to continue it or "
                              "choose another --outdir")
     if latest is not None:
         checkpoint.check(latest, trust_pickled_states)   # before anything reads its files
     return latest
+
+
+def _run_files(outdir):
+    """The names in `outdir` that a run writes: files, or folders that are not empty."""
+    found = []
+    for name in _RUN_FILES:
+        path = os.path.join(outdir, name)
+        if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)):
+            found.append(name + "/" if os.path.isdir(path) else name)
+    return found
 
 
 def _holds_a_run(paths):
@@ -398,6 +464,11 @@ def _noise(cfg, contexts):
 def _shards(batch, contexts):
     """`batch` cut into equal parts, one on each device (the batch itself for one device)."""
     return gluon.utils.split_and_load(batch, contexts, even_split=True)
+
+
+_RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "loss.png", "eval.json", "samples", "checkpoints",
+              "tensorboard")
+_SAMPLE = re.compile(r"^\d{7}\.png$")   # samples/<gen_iter>.png
 
 
 def _run_paths(outdir):
