@@ -290,3 +290,33 @@ def test_a_full_disk_before_the_first_checkpoint_says_to_rerun(tmp_path, capsys)
         assert code == 0, err
     finally:
         _unmount(disk)
+
+
+# ------------------------------------------------------------ 5. refuse before work, never after
+
+def test_an_unwritable_checkpoints_folder_is_refused_at_start_up(tmp_path, capsys):
+    """Before: the run trained up to its first checkpoint, then died with a traceback."""
+    outdir = tmp_path / "run"
+    _mount_tmpfs(outdir / "checkpoints", "64k")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro", str(outdir / "checkpoints")], check=True)
+        code, err = train(capsys, outdir, "--checkpoint-every", "4", gen_iters=4)
+    finally:
+        _unmount(outdir / "checkpoints")
+    line = one_line_error(err)
+    assert code == 2 and f"{outdir / 'checkpoints'} cannot hold checkpoints" in line and "Read-only" in line
+    assert not (outdir / "config.json").exists() and not (outdir / "metrics.jsonl").exists()
+
+
+def test_an_unwritable_statistics_cache_is_skipped_before_the_work(run, tmp_path):
+    """A careful user wants the numbers: the cache only saves time. Before: a traceback after the work."""
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file where the cache folder should be")
+    env = dict(os.environ, XDG_CACHE_HOME=str(not_a_folder))
+    done = subprocess.run([sys.executable, EVALUATE, str(run), *FAST_EVAL[:-1]], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert "the real-image statistics cannot be cached" in done.stderr and "--no-cache" in done.stderr
+    import json
+    assert json.load(open(run / "eval.json"))["real_cache_file"] is None
+    assert not_a_folder.read_text() == "a file where the cache folder should be"

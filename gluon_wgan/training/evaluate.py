@@ -26,7 +26,7 @@ import numpy as np
 
 from ..config import from_dict
 from ..data import BadRecord, get_dataset
-from ..utils.files import atomic_write, atomic_write_json
+from ..utils.files import atomic_write, atomic_write_json, check_writable_dir
 from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDInceptionFeatures
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from . import checkpoint
@@ -136,6 +136,7 @@ def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend
         cached = _read_cache(path, key)
         if cached is not None:
             return dict(cached, key=key, path=path, cached=True)
+        path = _writable_cache(cache_dir, path)
     stats, probs, skipped = RunningStatistics(), [], 0
     order = iter(np.random.default_rng(seed).permutation(len(data)))
     while stats.n < n:
@@ -161,8 +162,28 @@ def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend
     if path:
         buffer = io.BytesIO()
         np.savez(buffer, key=json.dumps(key, sort_keys=True), **result)
-        atomic_write(path, buffer.getvalue())
+        try:
+            atomic_write(path, buffer.getvalue())
+        except OSError as err:   # the disk filled meanwhile: the statistics are good, only not kept
+            log.warning("cannot cache the real-image statistics in %s (%s); they were not kept", path,
+                        err.strerror or err)
+            path = None
     return dict(result, key=key, path=path, cached=False)
+
+
+def _writable_cache(cache_dir, path):
+    """`path` if `cache_dir` can be written, else None with a warning, before any statistics are computed.
+
+    A cache only saves time: a read-only home or a full quota should cost that time, not the
+    evaluation, which would otherwise fail after its work is done.
+    """
+    try:
+        check_writable_dir(cache_dir)
+    except ValueError as err:
+        log.warning("the real-image statistics cannot be cached (%s); computing them without a cache "
+                    "(choose a writable --cache-dir or XDG_CACHE_HOME, or pass --no-cache)", err)
+        return None
+    return path
 
 
 def _read_cache(path, key):
