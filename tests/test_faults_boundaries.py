@@ -320,3 +320,20 @@ def test_an_unwritable_statistics_cache_is_skipped_before_the_work(run, tmp_path
     import json
     assert json.load(open(run / "eval.json"))["real_cache_file"] is None
     assert not_a_folder.read_text() == "a file where the cache folder should be"
+
+
+def test_a_truncated_cached_kernel_library_is_not_loaded(tmp_path, capsys):
+    """Before: loading it killed every WGAN-GP run with SIGBUS. CXX=false: the rebuild fails at once,
+    and the run falls back to the plain operators with a warning."""
+    import numpy.core._multiarray_umath as some_library
+    env = dict(os.environ, GLUON_WGAN_CACHE=str(tmp_path / "cache"), CXX="false", GLUON_WGAN_NATIVE="1")
+    where = subprocess.run([sys.executable, "-c", "from gluon_wgan import native; print(native.cached_library())"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    path = where.stdout.strip()
+    os.makedirs(os.path.dirname(path))
+    with open(some_library.__file__, "rb") as f, open(path, "wb") as out:
+        out.write(f.read(100000))   # a shared library cut short, as a full disk leaves it
+    done = subprocess.run([sys.executable, SCRIPT, *TINY, "--method", "wgan-gp", "--outdir", str(tmp_path / "run"),
+                           "--gen-iters", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "fused layer-norm kernels unavailable" in done.stderr
