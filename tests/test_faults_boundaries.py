@@ -337,3 +337,43 @@ def test_a_truncated_cached_kernel_library_is_not_loaded(tmp_path, capsys):
                            "--gen-iters", "1"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert "fused layer-norm kernels unavailable" in done.stderr
+
+
+# ---------------------------------------------------------- 6. tools never overwrite what they should not
+
+PLOT = os.path.join(ROOT, "scripts", "plot_runs.py")
+
+
+@pytest.mark.parametrize("out,expected", [
+    ("{run}/metrics.jsonl", "must end in .png or .pdf or .svg"),
+    ("{run}/loss.png", "would overwrite {run}/loss.png, a file of a run folder"),
+    ("{run}/samples/0000002.png", "would overwrite {run}/samples, a file of a run folder"),
+    ("{tmp}/figure.jsonl", "must end in .png or .pdf or .svg"),
+])
+def test_plot_runs_refuses_to_overwrite_run_files(run, tmp_path, out, expected):
+    out = out.format(run=run, tmp=tmp_path)
+    before = snapshot(run)
+    done = subprocess.run([sys.executable, PLOT, str(run), "--out", out], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert expected.format(run=run) in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert snapshot(run) == before and not os.path.exists(tmp_path / "figure.jsonl")
+
+
+def test_plot_runs_writes_the_format_its_extension_names(run, tmp_path):
+    done = subprocess.run([sys.executable, PLOT, str(run), "--out", str(tmp_path / "fig.svg"), "--gif", str(run),
+                           "--gif-out", str(tmp_path / "progress.gif")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert b"<svg" in (tmp_path / "fig.svg").read_bytes()[:1000]
+    assert (tmp_path / "progress.gif").read_bytes()[:6] == b"GIF89a"
+
+
+def test_a_new_run_refuses_a_folder_holding_files_of_a_run_s_names(tmp_path, capsys):
+    outdir = tmp_path / "mine"
+    (outdir / "samples").mkdir(parents=True)
+    (outdir / "samples" / "holiday.png").write_bytes(b"my photo")
+    (outdir / "env.json").write_text('{"mine": true}')
+    before = snapshot(outdir)
+    code, err = train(capsys, outdir)
+    line = one_line_error(err)
+    assert code == 2 and "is not a run folder but holds files a run writes (env.json, samples/)" in line
+    assert snapshot(outdir) == before and not (outdir / "checkpoints").exists()

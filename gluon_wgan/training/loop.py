@@ -19,7 +19,7 @@ from .. import native, plots
 from ..config import TrainConfig, resume_differences, to_dict
 from ..data import BatchStream, get_dataset
 from ..utils.context import parse_ctx
-from ..utils.files import RunFolderError, atomic_write_json, check_writable_dir, locked_folder
+from ..utils.files import RUN_FILES, RunFolderError, atomic_write_json, check_writable_dir, locked_folder
 from ..utils.signals import handling_signals
 from . import checkpoint, console
 from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
@@ -389,7 +389,7 @@ def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
 def _run_files(outdir):
     """The names in `outdir` that a run writes: files, or folders that are not empty."""
     found = []
-    for name in _RUN_FILES:
+    for name in RUN_FILES:
         path = os.path.join(outdir, name)
         if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)):
             found.append(name + "/" if os.path.isdir(path) else name)
@@ -466,8 +466,6 @@ def _shards(batch, contexts):
     return gluon.utils.split_and_load(batch, contexts, even_split=True)
 
 
-_RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "loss.png", "eval.json", "samples", "checkpoints",
-              "tensorboard")
 _SAMPLE = re.compile(r"^\d{7}\.png$")   # samples/<gen_iter>.png
 
 

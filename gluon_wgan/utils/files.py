@@ -12,6 +12,10 @@ import tempfile
 from contextlib import contextmanager
 
 LOCK_NAME = ".lock"
+# What a run writes in its folder (README, "What a run writes"): no other tool writes over these, and
+# a new run does not start in a folder that holds them without being a run.
+RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "loss.png", "eval.json", "samples", "checkpoints",
+             "tensorboard")
 
 
 class RunFolderError(ValueError):
@@ -168,6 +172,21 @@ def _read_pid(fd):
         return os.pread(fd, 32, 0).decode().strip() or "?"
     except (OSError, UnicodeDecodeError):
         return "?"
+
+
+def run_file_at(path):
+    """The run file or folder (one of `RUN_FILES`) of a run folder that `path` is or lies in, else None.
+
+    A run folder is one holding config.json or metrics.jsonl; symlinks in `path` are resolved.
+    """
+    path = os.path.realpath(path)
+    child, parent = path, os.path.dirname(path)
+    while parent != child:
+        name = os.path.relpath(path, parent).split(os.sep)[0]
+        if name in RUN_FILES and any(os.path.isfile(os.path.join(parent, n)) for n in ("config.json", "metrics.jsonl")):
+            return os.path.join(parent, name)
+        child, parent = parent, os.path.dirname(parent)
+    return None
 
 
 def read_jsonl(path):
