@@ -174,7 +174,8 @@ def test_events_are_not_written_twice_after_kill_9(tmp_path):
             assert (value.tag, event.step) not in seen, f"{value.tag} at step {event.step} written twice"
             seen[(value.tag, event.step)] = True
     assert sorted(step for tag, step in scalars if tag == "loss_d") == list(range(kept + 4))
-    assert sorted(step for _, step in images) == sorted({*range(2, kept + 5, 2), kept + 4})   # --sample-every 2, the last
+    # --sample-every 2, and the last iteration
+    assert sorted(step for _, step in images) == sorted({*range(2, kept + 5, 2), kept + 4})
 
 
 # ----------------------------------------------------- 3. tools that read a run folder never write to it

@@ -15,9 +15,10 @@ the library, so the kernels always write their input gradients: callers give the
 
 The library is built once per source, MXNet, compiler and CPU into ``$GLUON_WGAN_CACHE`` (default
 ``~/.cache/gluon_wgan``) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of its bytes: a
-cached library that does not match its stamp (cut short by a full disk, say) is rebuilt, never loaded. Without a compiler, or with
-``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers use their plain-operator versions,
-which compute the same values (tests/test_native.py checks both against each other).
+cached library that does not match its stamp (cut short by a full disk, say) is rebuilt, never
+loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
+use their plain-operator versions, which compute the same values (tests/test_native.py checks both
+against each other).
 """
 import contextlib
 import functools

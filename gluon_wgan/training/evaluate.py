@@ -331,8 +331,9 @@ def _read_checkpoint(run_dir):
         files = checkpoint.read_complete(os.path.join(run_dir, "checkpoints"),
                                          ("generator.params", "config.json", "state.json"))
     except OSError as err:
-        raise ValueError(f"run folder {run_dir!r}: cannot read checkpoints/latest/{os.path.basename(err.filename or '')}"
-                         f" ({err.strerror or err})") from None
+        name = os.path.basename(err.filename or "")
+        raise ValueError(f"run folder {run_dir!r}: cannot read checkpoints/latest/{name} ({err.strerror or err})") \
+            from None
     if files is None:
         raise ValueError(f"run folder {run_dir!r} has no checkpoint (checkpoints/latest/generator.params)")
     return files

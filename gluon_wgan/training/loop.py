@@ -73,13 +73,16 @@ def train(cfg, progress=True, resume=None, trust_pickled_states=False):
     """Train `cfg` (a TrainConfig) in ``cfg.outdir``; return the final TrainState.
 
     `resume` None continues the run in ``cfg.outdir`` if it has a checkpoint and starts one otherwise;
-    True requires a checkpoint to continue, False a folder that holds no run. The run holds a lock
+    True requires a checkpoint to continue, False a folder that holds no run (a run stopped before
+    its first checkpoint is started over). The run holds a lock
     on its folder: a second process on the same folder gets `FolderInUse`. Nothing from the folder is
     executed; pickled optimizer states of earlier versions are read only with `trust_pickled_states`.
     A folder that cannot be used as asked raises a `RunFolderError` before anything in it changes.
 
     Ctrl-C or SIGTERM ends the run at the next generator iteration with a checkpoint, then raises
-    `Interrupted`, so an interrupted run resumes exactly where it stopped. With ``--kvstore
+    `Interrupted`, so an interrupted run resumes exactly where it stopped; during the set-up, it raises
+    `Interrupted` at once. A failure to write --tensorboard's events stops the run the same way, then
+    raises `EventsUnwritable`. With ``--kvstore
     dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
     its own run folder ``cfg.outdir/worker<r>``; a signal to any worker stops all of them after the
     same generator iteration, and they resume only from checkpoints of one iteration. A worker that
@@ -88,8 +91,10 @@ def train(cfg, progress=True, resume=None, trust_pickled_states=False):
     kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
     try:
         return _train(cfg, kvstore, progress, resume, trust_pickled_states)
-    except Interrupted:
-        raise   # every worker stopped after the same iteration: they leave together, as at the end
+    except Interrupted as stop:
+        if stop.state is None and kvstore is not None:   # stopped in the set-up: the others are not stopping
+            leave_without_barrier(kvstore)
+        raise   # in the loop, every worker stopped after the same iteration: they leave together
     except BaseException:
         if kvstore is not None:
             leave_without_barrier(kvstore)
