@@ -6,31 +6,18 @@ tools asked to overwrite run files, a resume after kill -9 with event files, a p
 Each case is one line on stderr, exit code 2, and nothing outside the run folder changed. Runs are
 tiny (16x16, 8 filters), as in tests/test_faults_run_folder.py, whose helpers these tests share.
 """
+import json
 import os
 import signal
 import subprocess
-import time
 import sys
+import time
 
 import pytest
 
 from test_faults_run_folder import SCRIPT, TINY, one_line_error, run, snapshot, train  # noqa: F401  (run: fixture)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _as_user(uid, function):
-    """Run `function()` in a forked child with the user id `uid` (root only); its exit status."""
-    pid = os.fork()
-    if pid == 0:   # pragma: no cover  (the child)
-        try:
-            os.setgid(uid)
-            os.setuid(uid)
-            function()
-            os._exit(0)
-        except BaseException:
-            os._exit(1)
-    return os.waitpid(pid, 0)[1]
 
 
 # ----------------------------------------------------------------------------- 1. a lock that is not ours
@@ -135,7 +122,6 @@ def test_a_full_tensorboard_folder_stops_the_run_with_a_checkpoint(run):
     assert line.startswith("train_wgan.py: error: "), err
     assert f"cannot write TensorBoard events in {events} (No space left on device)" in line
     stopped = int(line.split("stopped at generator iteration ")[1].split()[0])
-    import json
     assert json.load(open(run / "checkpoints" / "latest" / "state.json"))["gen_iter"] == stopped > 2
     assert "--resume" in line and "--no-tensorboard" in line
 
@@ -143,19 +129,18 @@ def test_a_full_tensorboard_folder_stops_the_run_with_a_checkpoint(run):
 # -------------------------------------------------------- 9. TensorBoard events are trimmed on resume
 
 def test_events_are_not_written_twice_after_kill_9(tmp_path):
-    import json
     outdir = tmp_path / "run"
     process = subprocess.Popen([sys.executable, SCRIPT, *TINY, "--outdir", str(outdir), "--gen-iters", "100000",
                                 "--checkpoint-every", "3", "--tensorboard"], stderr=subprocess.PIPE, text=True)
     state, metrics = outdir / "checkpoints" / "latest" / "state.json", outdir / "metrics.jsonl"
     try:
-        while True:   # stopped, then looked at: killed once a logged iteration follows the checkpoint
+        while True:   # stopped, then looked at: killed once two logged iterations follow the checkpoint
             assert process.poll() is None, process.stderr.read()
             process.send_signal(signal.SIGSTOP)
             if state.exists():
                 kept = json.load(open(state))["gen_iter"]
                 logged = [json.loads(line)["gen_iter"] for line in open(metrics) if line.endswith("\n")]
-                if logged and logged[-1] >= kept:
+                if logged and logged[-1] > kept:   # so the events of step `kept` were written too
                     break
             process.send_signal(signal.SIGCONT)
             time.sleep(0.05)
@@ -318,7 +303,6 @@ def test_an_unwritable_statistics_cache_is_skipped_before_the_work(run, tmp_path
                           timeout=300, env=env)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     assert "the real-image statistics cannot be cached" in done.stderr and "--no-cache" in done.stderr
-    import json
     assert json.load(open(run / "eval.json"))["real_cache_file"] is None
     assert not_a_folder.read_text() == "a file where the cache folder should be"
 
