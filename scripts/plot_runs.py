@@ -21,7 +21,8 @@ def build_parser():
                     "in gen_iter order.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (each with metrics.jsonl)")
-    parser.add_argument("--out", required=True, metavar="FILE.png", help="the figure")
+    parser.add_argument("--out", required=True, metavar="FILE.png",
+                        help="the figure: .png, .pdf or .svg; never a file of a run folder")
     parser.add_argument("--inception-score", action="store_true",
                         help="plot the Inception Scores that --eval-every logged, against generator iterations "
                              "and training seconds (WGAN-GP paper, Fig. 3), instead of the critic's estimate")
@@ -54,11 +55,14 @@ def main(argv=None):
     # After parsing, so that --help and bad flags stay quick.
     import os
 
-    from gluon_wgan.tools.runs import (default_window, load_run, load_scores, plot_inception_scores, plot_w_estimates,
-                                       sample_grids, save_progress_gif)
+    from gluon_wgan.tools.runs import (FIGURE_FORMATS, check_output, default_window, load_run, load_scores,
+                                       plot_inception_scores, plot_w_estimates, sample_grids, save_progress_gif)
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:
+        check_output(args.out, FIGURE_FORMATS)   # before any work
+        if args.gif:
+            check_output(args.gif_out or os.path.join(args.gif, "progress.gif"), ("gif",))
         load = load_scores if args.inception_score else load_run
         runs = [load(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
         if args.gif and not sample_grids(args.gif):  # before writing anything

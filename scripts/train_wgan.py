@@ -12,7 +12,7 @@ def main(argv=None):
     from gluon_wgan.data import UnreadableData
     from gluon_wgan.utils.files import RunFolderError, is_disk_full
     from gluon_wgan.training.loop import (EvaluationUnavailable, Interrupted, TrainingDiverged,
-                                          WorkersDisagree, train)
+                                          WorkersDisagree, resume_advice, train)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import mxnet as mx
@@ -34,8 +34,7 @@ def main(argv=None):
     except OSError as err:
         if not is_disk_full(err):
             raise
-        return _error(f"no space left on {err.filename or cfg.outdir}; the last complete checkpoint is kept "
-                      "(free some space, then continue with --resume)", 2)
+        return _error(f"no space left on {err.filename or cfg.outdir}; free some space: {resume_advice(cfg.outdir)}", 2)
     return 0
 
 

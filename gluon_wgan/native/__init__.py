@@ -14,9 +14,11 @@ the library, so the kernels always write their input gradients: callers give the
 (`identity`) of the leaves they read, whose backward honours grad_req='add'.
 
 The library is built once per source, MXNet, compiler and CPU into ``$GLUON_WGAN_CACHE`` (default
-``~/.cache/gluon_wgan``) with ``$CXX`` (default ``c++``). Without a compiler, or with
-``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers use their plain-operator versions,
-which compute the same values (tests/test_native.py checks both against each other).
+``~/.cache/gluon_wgan``) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of its bytes: a
+cached library that does not match its stamp (cut short by a full disk, say) is rebuilt, never
+loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
+use their plain-operator versions, which compute the same values (tests/test_native.py checks both
+against each other).
 """
 import contextlib
 import functools
@@ -77,7 +79,7 @@ def _load():
         try:
             import mxnet as mx
             path = _library_path(mx)
-            if not os.path.exists(path):
+            if not _intact(path):   # loading a truncated library is a SIGBUS, not an error to catch
                 log.info("compiling the fused layer-norm kernels into %s (once per machine and MXNet, "
                          "about 10 s)", path)
                 _build(mx, path)
@@ -111,6 +113,31 @@ def _library_path(mx):
     return os.path.join(os.path.abspath(cache), f"layer_norm_{key.hexdigest()[:16]}.so")
 
 
+def cached_library():
+    """Where the kernels are cached for this MXNet, compiler and CPU (built there on first use)."""
+    import mxnet as mx
+    return _library_path(mx)
+
+
+def _stamp_path(path):
+    return path + ".sha256"
+
+
+def _digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _intact(path):
+    """Whether the cached library at `path` is the file its build wrote: its SHA-256 matches the
+    stamp written beside it (a library cut short by a full disk, or copied in part, does not)."""
+    try:
+        with open(_stamp_path(path)) as f:
+            return f.read().strip() == _digest(path)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def _compiler():
     return os.environ.get("CXX", "c++")
 
@@ -142,6 +169,20 @@ def _build(mx, path):
             raise RuntimeError(f"{cmd[0]} exited with {result.returncode}: "
                                f"{_last_line(result.stderr) or 'no message'}")
         os.chmod(tmp, 0o755)   # mkstemp made it private; a shared cache must be readable
+        stamp = _digest(tmp)
+        os.replace(tmp, path)
+        _write_stamp(_stamp_path(path), stamp)   # last: a kill before it leaves a library that is rebuilt
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_stamp(path, digest):
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".stamp-")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(digest + "\n")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..plots import integer_ticks, median_filter
-from ..utils.files import atomic_write
+from ..utils.files import atomic_write, run_file_at
 
 _GRID_NAME = re.compile(r"^(\d+)\.png$")
 
@@ -172,9 +172,25 @@ def plot_inception_scores(runs, path):
     fig.suptitle(f"Inception Score during training (WGAN-GP paper, Fig. 3)\nnetwork: {note}", fontsize=11)
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format=check_output(path, FIGURE_FORMATS))
     plt.close(fig)
     atomic_write(path, buffer.getvalue())
+
+
+FIGURE_FORMATS = ("png", "pdf", "svg")   # what matplotlib writes without further packages
+
+
+def check_output(path, formats):
+    """The format (extension) `path` names, one of `formats`; ValueError, before any work, when it
+    names another, or when `path` is a run folder's own file (metrics.jsonl, loss.png, samples/ ...)."""
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if extension not in formats:
+        raise ValueError(f"{path}: the file name must end in " + " or ".join("." + f for f in formats)
+                         + ", the format written")
+    found = run_file_at(path)
+    if found is not None:
+        raise ValueError(f"{path} would overwrite {found}, a file of a run folder; write elsewhere")
+    return extension
 
 
 def default_window(runs):
@@ -231,7 +247,7 @@ def plot_w_estimates(runs, path, window=101):
     curves.legend(loc="best", fontsize=9)
     buffer = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buffer, format="png")
+    fig.savefig(buffer, format=check_output(path, FIGURE_FORMATS))
     plt.close(fig)
     atomic_write(path, buffer.getvalue())
 
@@ -247,6 +263,7 @@ def save_progress_gif(run_dir, path, duration_ms=250):
     ValueError
         If the run has no sample grid.
     """
+    check_output(path, ("gif",))
     grids = sample_grids(run_dir)
     if not grids:
         raise ValueError(f"{run_dir}: no sample grids in samples/ for a GIF")

@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import shutil
+import time
 
 import mxnet as mx
 import numpy as np
@@ -28,6 +29,7 @@ REQUIRED = ("generator.params", "critic.params", "state.json", "config.json")
 OPTIMIZER_FILES = (".optimizer.params", ".optimizer.json")
 PICKLED = ".states"          # Trainer.save_states, written by gluon_wgan before issue 13
 FORMAT = 1
+NONE_YET = "NO_CHECKPOINT_YET"   # a new run's mark until its first checkpoint
 
 
 class CheckpointError(RunFolderError):
@@ -48,10 +50,24 @@ def save(checkpoint_dir, generator, critic, g_trainer, d_trainer, state, config)
         _fsync_dir(build)
         target = os.path.join(checkpoint_dir, "latest")
         atomic_replace_dir(build, target)
+        if os.path.exists(os.path.join(checkpoint_dir, NONE_YET)):
+            os.remove(os.path.join(checkpoint_dir, NONE_YET))
         return target
     except BaseException:
         shutil.rmtree(build, ignore_errors=True)
         raise
+
+
+def mark_none_yet(checkpoint_dir):
+    """Mark `checkpoint_dir` as a new run's that has no checkpoint yet; `save` removes the mark."""
+    os.makedirs(checkpoint_dir, exist_ok=True)
+    _write_text(os.path.join(checkpoint_dir, NONE_YET), "This run stopped before its first checkpoint (if it is not "
+                "running): its command, run again, starts it over in this folder.")
+
+
+def has_none_yet(checkpoint_dir):
+    """Whether `checkpoint_dir` is marked by `mark_none_yet` (and not yet by a checkpoint)."""
+    return os.path.isfile(os.path.join(checkpoint_dir, NONE_YET))
 
 
 def clean(checkpoint_dir):
@@ -72,6 +88,53 @@ def find_latest(checkpoint_dir):
     """Path of ``checkpoint_dir/latest`` if that folder exists (complete or not), else None."""
     path = os.path.join(checkpoint_dir, "latest")
     return path if os.path.isdir(path) else None
+
+
+def read_complete(checkpoint_dir, names, attempts=20):
+    """{name: bytes} of the files `names` of one complete checkpoint, read without the run's lock and
+    without changing anything: for tools that read a run that may be training.
+
+    A writer replaces ``latest`` by renaming it aside (``latest.old``), renaming the new one into
+    place and removing the aside copy. The files are opened through one folder descriptor, so they
+    all belong to one checkpoint even if the folder is renamed meanwhile; a folder emptied under us
+    is read again from the other name. None when neither folder exists; FileNotFoundError when a
+    name is still missing after `attempts` tries (a damaged checkpoint).
+    """
+    missing = None
+    for attempt in range(attempts):
+        folders = 0
+        for name in ("latest", "latest.old"):
+            try:
+                folder = os.open(os.path.join(checkpoint_dir, name), os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            folders += 1
+            try:
+                return _read_files(folder, names)
+            except FileNotFoundError as err:   # being removed by the writer, or damaged
+                missing = err
+            finally:
+                os.close(folder)
+        if not folders:
+            return None
+        time.sleep(0.05)   # a writer's removal of the aside copy ends in moments
+    raise missing
+
+
+def _read_files(folder, names):
+    """{name: bytes} of files opened through the folder descriptor `folder`, all opened before any is read."""
+    opened = {}
+    try:
+        for name in names:
+            opened[name] = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        found = {}
+        for name, fd in opened.items():
+            with os.fdopen(os.dup(fd), "rb") as f:
+                found[name] = f.read()
+        return found
+    finally:
+        for fd in opened.values():
+            os.close(fd)
 
 
 def check(path, trust_pickled_states=False):

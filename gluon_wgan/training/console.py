@@ -1,5 +1,6 @@
 """What a run prints: the header before training and the amount of work its progress bar counts."""
 import os
+import shlex
 
 from ..data import loader_workers
 from ..data.choices import EMBEDDED, IN_MEMORY
@@ -53,7 +54,7 @@ def workers(cfg, contexts):
 def _resume_command(cfg):
     if cfg.kvstore == "dist_sync":   # every worker together, from the job's folder
         return "the same scripts/launch_dist.py command, with --resume after train_wgan.py"
-    return f"python scripts/train_wgan.py --resume --outdir {cfg.outdir}"
+    return f"python scripts/train_wgan.py --resume --outdir {shlex.quote(cfg.outdir)}"   # inert when pasted
 
 
 def _model(kind, role, width, norm):

@@ -17,6 +17,7 @@ import io
 import json
 import logging
 import os
+import tempfile
 import time
 import zipfile
 
@@ -25,9 +26,10 @@ import numpy as np
 
 from ..config import from_dict
 from ..data import BadRecord, get_dataset
-from ..utils.files import atomic_write, atomic_write_json, recover_dir
+from ..utils.files import atomic_write, atomic_write_json, check_writable_dir
 from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDInceptionFeatures
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
+from . import checkpoint
 from .build import build_generator
 from .choices import INCEPTIONS
 
@@ -134,6 +136,7 @@ def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend
         cached = _read_cache(path, key)
         if cached is not None:
             return dict(cached, key=key, path=path, cached=True)
+        path = _writable_cache(cache_dir, path)
     stats, probs, skipped = RunningStatistics(), [], 0
     order = iter(np.random.default_rng(seed).permutation(len(data)))
     while stats.n < n:
@@ -159,8 +162,28 @@ def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend
     if path:
         buffer = io.BytesIO()
         np.savez(buffer, key=json.dumps(key, sort_keys=True), **result)
-        atomic_write(path, buffer.getvalue())
+        try:
+            atomic_write(path, buffer.getvalue())
+        except OSError as err:   # the disk filled meanwhile: the statistics are good, only not kept
+            log.warning("cannot cache the real-image statistics in %s (%s); they were not kept", path,
+                        err.strerror or err)
+            path = None
     return dict(result, key=key, path=path, cached=False)
+
+
+def _writable_cache(cache_dir, path):
+    """`path` if `cache_dir` can be written, else None with a warning, before any statistics are computed.
+
+    A cache only saves time: a read-only home or a full quota should cost that time, not the
+    evaluation, which would otherwise fail after its work is done.
+    """
+    try:
+        check_writable_dir(cache_dir)
+    except ValueError as err:
+        log.warning("the real-image statistics cannot be cached (%s); computing them without a cache "
+                    "(choose a writable --cache-dir or XDG_CACHE_HOME, or pass --no-cache)", err)
+        return None
+    return path
 
 
 def _read_cache(path, key):
@@ -246,7 +269,10 @@ def evaluate_generator(generator, real_stats, extractor, n_samples=N_SAMPLES, ba
 
 
 def load_generator(run_dir, ctx=None):
-    """The generator of `run_dir`'s latest checkpoint, built from its config.json, and that config.
+    """The generator of `run_dir`'s last complete checkpoint, built from its config.json, and that config.
+
+    The folder is only read, never changed and not locked: a run may be training in it (see
+    `checkpoint.read_complete`).
 
     Raises
     ------
@@ -254,52 +280,70 @@ def load_generator(run_dir, ctx=None):
         When `run_dir` does not exist or holds no checkpoint, or its config or generator weights
         are damaged or do not fit each other (one line naming the file).
     """
-    if not os.path.isdir(run_dir):
-        raise ValueError(f"run folder {run_dir!r} does not exist")
-    latest = os.path.join(run_dir, "checkpoints", "latest")
-    recover_dir(latest)  # a kill between the two renames of a checkpoint write leaves latest.old
-    params = os.path.join(latest, "generator.params")
-    if not os.path.isfile(params):
-        raise ValueError(f"run folder {run_dir!r} has no checkpoint (checkpoints/latest/generator.params)")
-    config_path = os.path.join(latest, "config.json")
-    if not os.path.isfile(config_path):
-        config_path = os.path.join(run_dir, "config.json")
-    try:
-        with open(config_path) as f:
-            config = json.load(f)
-        if not isinstance(config, dict):
-            raise ValueError(f"a JSON {type(config).__name__}, not an object of options")
-        generator = build_generator(from_dict(config))
-    except (OSError, ValueError, KeyError, TypeError) as err:  # json's JSONDecodeError is a ValueError
-        raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
-                         f"({type(err).__name__}: {err})") from None
-    ctx = ctx or mx.cpu()
-    try:
-        generator.load_parameters(params, ctx=ctx)
-    except (mx.base.MXNetError, AssertionError, ValueError) as err:   # truncated, not .params, other shapes
-        reason = next((line for line in str(err).splitlines() if "Check failed" in line or "Error" in line),
-                      str(err).splitlines()[0] if str(err) else type(err).__name__).strip()
-        raise ValueError(f"run folder {run_dir!r}: {params} is damaged or does not fit the generator of "
-                         f"{config_path} ({reason[:200]})") from None
-    generator.hybridize()
+    generator, config, _ = _load(run_dir, ctx)
     return generator, config
 
 
 def checkpoint_gen_iter(run_dir):
-    """The generator iteration of `run_dir`'s latest checkpoint (its state.json), or None without one.
+    """The generator iteration of `run_dir`'s last complete checkpoint (its state.json).
 
     Raises
     ------
     ValueError
-        Naming the file, when state.json is not JSON or has no gen_iter.
+        As `load_generator`, and naming the file when state.json is not JSON or has no gen_iter.
     """
-    path = os.path.join(run_dir, "checkpoints", "latest", "state.json")
-    if not os.path.isfile(path):
-        return None
+    return _gen_iter(run_dir, _read_checkpoint(run_dir))
+
+
+def _load(run_dir, ctx):
+    """(generator, config, gen_iter) of one checkpoint of `run_dir`, read as `load_generator` says."""
+    files = _read_checkpoint(run_dir)
+    latest = os.path.join(run_dir, "checkpoints", "latest")
+    config_path, params = os.path.join(latest, "config.json"), os.path.join(latest, "generator.params")
     try:
-        with open(path) as f:
-            return int(json.load(f)["gen_iter"])
-    except (OSError, ValueError, KeyError, TypeError) as err:   # damaged or edited by hand
+        config = json.loads(files["config.json"])
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON {type(config).__name__}, not an object of options")
+        generator = build_generator(from_dict(config))
+    except (ValueError, KeyError, TypeError) as err:  # json's JSONDecodeError is a ValueError
+        raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
+                         f"({type(err).__name__}: {err})") from None
+    gen_iter = _gen_iter(run_dir, files)
+    with tempfile.NamedTemporaryFile(suffix=".params") as copy:   # load_parameters reads a file
+        copy.write(files["generator.params"])
+        copy.flush()
+        try:
+            generator.load_parameters(copy.name, ctx=ctx or mx.cpu())
+        except (mx.base.MXNetError, AssertionError, ValueError) as err:   # truncated, not .params, other shapes
+            reason = next((line for line in str(err).splitlines() if "Check failed" in line or "Error" in line),
+                          str(err).splitlines()[0] if str(err) else type(err).__name__).strip()
+            raise ValueError(f"run folder {run_dir!r}: {params} is damaged or does not fit the generator of "
+                             f"{config_path} ({reason[:200]})") from None
+    generator.hybridize()
+    return generator, config, gen_iter
+
+
+def _read_checkpoint(run_dir):
+    """{file name: bytes} of generator.params, config.json and state.json, all of one checkpoint."""
+    if not os.path.isdir(run_dir):
+        raise ValueError(f"run folder {run_dir!r} does not exist")
+    try:
+        files = checkpoint.read_complete(os.path.join(run_dir, "checkpoints"),
+                                         ("generator.params", "config.json", "state.json"))
+    except OSError as err:
+        name = os.path.basename(err.filename or "")
+        raise ValueError(f"run folder {run_dir!r}: cannot read checkpoints/latest/{name} ({err.strerror or err})") \
+            from None
+    if files is None:
+        raise ValueError(f"run folder {run_dir!r} has no checkpoint (checkpoints/latest/generator.params)")
+    return files
+
+
+def _gen_iter(run_dir, files):
+    path = os.path.join(run_dir, "checkpoints", "latest", "state.json")
+    try:
+        return int(json.loads(files["state.json"])["gen_iter"])
+    except (ValueError, KeyError, TypeError) as err:   # damaged or edited by hand
         raise ValueError(f"run folder {run_dir!r}: cannot read gen_iter from {path} "
                          f"({type(err).__name__}: {err})") from None
 
@@ -334,8 +378,7 @@ def evaluate_run(run_dir, extractor, n_samples=N_SAMPLES, n_real=None, cache_dir
         weights are random.
     """
     start = time.time()
-    generator, config = load_generator(run_dir, extractor.ctx)
-    gen_iter = checkpoint_gen_iter(run_dir)
+    generator, config, gen_iter = _load(run_dir, extractor.ctx)
     real = real_statistics(extractor, config["dataset"], root=config.get("dataroot"),
                            image_size=config["image_size"], resize_backend=config.get("resize_backend", "pillow"),
                            interpolation=config.get("interpolation", "bicubic"),

@@ -2,6 +2,7 @@
 import logging
 import os
 import platform
+import re
 import signal
 import subprocess
 import time
@@ -18,7 +19,7 @@ from .. import native, plots
 from ..config import TrainConfig, resume_differences, to_dict
 from ..data import BatchStream, get_dataset
 from ..utils.context import parse_ctx
-from ..utils.files import RunFolderError, atomic_write_json, locked_folder
+from ..utils.files import RUN_FILES, RunFolderError, atomic_write_json, check_writable_dir, locked_folder
 from ..utils.signals import handling_signals
 from . import checkpoint, console
 from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
@@ -30,7 +31,7 @@ from .dequantize import dequantize
 from .schedule import critic_iters, lr_factor
 from .state import TrainState, iteration_seed, worker_seed
 from .steps import critic_step, generator_step
-from .tensorboard import EventLog
+from .tensorboard import EventLog, EventsUnwritable
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 64
@@ -49,11 +50,17 @@ class WorkersDisagree(ValueError):
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the run; it wrote a checkpoint first and resumes exactly."""
+    """Ctrl-C or SIGTERM stopped the run: in the loop, after a checkpoint, so that it resumes exactly;
+    during the set-up (`state` None), at once, and the folder's checkpoint, if any, is as it was."""
 
-    def __init__(self, signal_name, state):
-        super().__init__(f"stopped by {signal_name or 'a signal to another worker'} at generator iteration "
-                         f"{state.gen_iter}, after a checkpoint; continue with --resume")
+    def __init__(self, signal_name, state, outdir=None):
+        signal_name_ = signal_name or "a signal to another worker"
+        if state is None:
+            message = f"stopped by {signal_name_} during the start-up; {resume_advice(outdir)}"
+        else:
+            message = f"stopped by {signal_name_} at generator iteration {state.gen_iter}, after a checkpoint; " \
+                      "continue with --resume"
+        super().__init__(message)
         self.signal_name, self.state = signal_name, state
 
     @property
@@ -67,13 +74,16 @@ def train(cfg, progress=True, resume=None, trust_pickled_states=False):
     """Train `cfg` (a TrainConfig) in ``cfg.outdir``; return the final TrainState.
 
     `resume` None continues the run in ``cfg.outdir`` if it has a checkpoint and starts one otherwise;
-    True requires a checkpoint to continue, False a folder that holds no run. The run holds a lock
+    True requires a checkpoint to continue, False a folder that holds no run (a run stopped before
+    its first checkpoint is started over). The run holds a lock
     on its folder: a second process on the same folder gets `FolderInUse`. Nothing from the folder is
     executed; pickled optimizer states of earlier versions are read only with `trust_pickled_states`.
     A folder that cannot be used as asked raises a `RunFolderError` before anything in it changes.
 
     Ctrl-C or SIGTERM ends the run at the next generator iteration with a checkpoint, then raises
-    `Interrupted`, so an interrupted run resumes exactly where it stopped. With ``--kvstore
+    `Interrupted`, so an interrupted run resumes exactly where it stopped; during the set-up, it raises
+    `Interrupted` at once. A failure to write --tensorboard's events stops the run the same way, then
+    raises `EventsUnwritable`. With ``--kvstore
     dist_sync`` each worker draws its own data and noise; worker 0 writes ``cfg.outdir``, worker r
     its own run folder ``cfg.outdir/worker<r>``; a signal to any worker stops all of them after the
     same generator iteration, and they resume only from checkpoints of one iteration. A worker that
@@ -82,8 +92,10 @@ def train(cfg, progress=True, resume=None, trust_pickled_states=False):
     kvstore = mx.kv.create("dist_sync") if cfg.kvstore == "dist_sync" else None
     try:
         return _train(cfg, kvstore, progress, resume, trust_pickled_states)
-    except Interrupted:
-        raise   # every worker stopped after the same iteration: they leave together, as at the end
+    except Interrupted as stop:
+        if stop.state is None and kvstore is not None:   # stopped in the set-up: the others are not stopping
+            leave_without_barrier(kvstore)
+        raise   # in the loop, every worker stopped after the same iteration: they leave together
     except BaseException:
         if kvstore is not None:
             leave_without_barrier(kvstore)
@@ -97,7 +109,7 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        run = setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        run = _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
         state, pending, stopping = run.state, [], False
         with _stop_requests() as stop, run.stream, run.events or nullcontext():   # the stream's workers end with it
             clock = time.time()
@@ -112,7 +124,7 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
                 g_out = _generator_update(run)         # noise, one generator step
                 _count(run, done, {**d_out, **g_out}, pending)
                 # Read once: a signal arriving later in this iteration is acted on after the next one.
-                stopping = run.agreement.stop(stop) if run.agreement is not None else bool(stop)
+                stopping = _stopping(run, stop)
                 due = _due(cfg, state.gen_iter, stopping, evaluating=run.evaluate is not None)
                 if due.log:
                     clock = _log(run, pending, clock, evaluate=due.evaluate)
@@ -121,12 +133,40 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
                 if due.checkpoint:
                     _save_checkpoint(run)
         run.bar.close()
+        if run.events is not None and run.events.failure is not None:
+            raise EventsUnwritable(f"--tensorboard: {run.events.failure}; stopped at generator iteration "
+                                   f"{state.gen_iter} after a checkpoint; free some space there, then continue "
+                                   "with --resume (add --no-tensorboard to go on without events)")
         if stopping and state.gen_iter < cfg.gen_iters:
             raise Interrupted(stop[0] if stop else None, state)
         log.info("%d generator iterations, %d critic iterations, %.0f s, %d unreadable images skipped; run in "
                  "%s: samples/%07d.png beside samples/real.png, loss.png, metrics.jsonl", state.gen_iter,
                  state.critic_iters_total, state.seconds, state.skipped_records, outdir, state.gen_iter)
         return state
+
+
+def resume_advice(outdir):
+    """How to go on with the run in `outdir` after it stopped: --resume from its checkpoint, or, when
+    it has none yet, the same command again (a run stopped before its first checkpoint starts over)."""
+    if checkpoint.find_latest(_run_paths(outdir)["checkpoints"]) is not None:
+        return "the last complete checkpoint is kept; continue with --resume"
+    return "no checkpoint yet: rerun the same command to start over"
+
+
+def _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
+    """`setup`, which Ctrl-C or SIGTERM stops at once (a first kernel compile or real-image statistics
+    can take minutes, and there is nothing to checkpoint yet): `Interrupted` without a state."""
+    received = []
+
+    def interrupt(signum, frame):
+        received.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt   # a BaseException: no `except Exception` on the way swallows it
+
+    try:
+        with handling_signals(interrupt):
+            return setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+    except KeyboardInterrupt:
+        raise Interrupted(received[0] if received else "SIGINT", None, outdir) from None
 
 
 @dataclass
@@ -182,36 +222,44 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
     if agreement is not None:
         _check_same_iteration(agreement.gen_iters(state.gen_iter))
-    _start_folder(cfg, kvstore, rank, outdir, paths, contexts, state.gen_iter if latest else None)
+    resumed_at = state.gen_iter if latest else None
+    for line in console.header(cfg, contexts, outdir, resumed_at):
+        log.info(line)
+    # What may still refuse comes before the folder changes: a refused --resume leaves config.json as it was.
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
+    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
+    events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
+    _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at)
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
                          start=state.batches, skipped=state.skipped_records,
                          per_epoch=cfg.epoch_boundaries == "official")
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=contexts[0])
-    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
     # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
     # generator iterations would read its rate off them and misjudge the rest.
     bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
                unit=" critic it", dynamic_ncols=True)
-    events = EventLog(outdir) if cfg.tensorboard else None
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
 
 
-def _start_folder(cfg, kvstore, rank, outdir, paths, contexts, resumed_at):
+def _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at):
     """samples/, metrics.jsonl (cut back to the checkpoint when resuming at `resumed_at`, else empty),
-    the console header, config.json and env.json."""
-    os.makedirs(os.path.join(outdir, "samples"), exist_ok=True)
+    config.json and env.json. A new run first marks its folder as having no checkpoint yet, so that
+    if it stops before its first one, its command may be run again in place; it then starts over."""
+    samples = os.path.dirname(paths["real"])
+    os.makedirs(samples, exist_ok=True)
     if resumed_at is not None:
         truncate_metrics(paths["metrics"], resumed_at)
     else:
+        checkpoint.mark_none_yet(paths["checkpoints"])
+        for name in os.listdir(samples):   # an earlier start's grids
+            if _SAMPLE.match(name):
+                os.remove(os.path.join(samples, name))
         open(paths["metrics"], "w").close()
-    for line in console.header(cfg, contexts, outdir, resumed_at):
-        log.info(line)
     atomic_write_json(paths["config"], to_dict(cfg))
     atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore,
                                          rank=rank,
@@ -254,6 +302,13 @@ def _count(run, n_critic, out, pending):
     state.batches = run.stream.position
     state.skipped_records = run.stream.skipped
     run.bar.update(n_critic)
+
+
+def _stopping(run, stop):
+    """Whether the run stops after this generator iteration: Ctrl-C or SIGTERM (`stop`), or event
+    files that could not be written; with dist_sync, whether any worker stops."""
+    wanted = bool(stop) or (run.events is not None and run.events.failure is not None)
+    return run.agreement.stop(wanted) if run.agreement is not None else wanted
 
 
 class Due(NamedTuple):
@@ -304,28 +359,57 @@ def _save_checkpoint(run):
     with reference_running_variances(run.bn_factors):
         checkpoint.save(run.paths["checkpoints"], run.generator, run.critic, run.g_trainer, run.d_trainer,
                         run.state, to_dict(run.cfg))
+    if run.events is not None:
+        run.events.checkpointed(run.state.gen_iter)
 
 
 def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
     """The checkpoint folder to continue from, complete and safe to read, or None for a new run;
-    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock."""
+    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock.
+
+    A new run starts over in place in a folder whose run stopped before its first checkpoint, and is
+    refused in any other folder that holds a run's files (a run's or someone else's of those names).
+    """
     paths = _run_paths(outdir)
     checkpoint.clean(paths["checkpoints"])   # a killed save's leftovers: this run's own, under the lock
     latest = checkpoint.find_latest(paths["checkpoints"])
+    none_yet = latest is None and checkpoint.has_none_yet(paths["checkpoints"])
+    if resume and none_yet:
+        raise RunFolderError(f"--resume: the run in {outdir} stopped before its first checkpoint, so there is "
+                             "nothing to continue; no checkpoint yet: rerun the same command without --resume "
+                             "to start over")
     if resume and latest is None:
         raise RunFolderError(f"--resume: {outdir} has no checkpoint (checkpoints/latest is missing), so there "
                              "is nothing to continue and nothing was changed; put checkpoints/latest back "
                              "from a copy of the run, or start a new run in another --outdir")
-    if latest is None and _holds_a_run(paths):
+    if latest is None and not none_yet and _holds_a_run(paths):
         raise RunFolderError(f"--outdir {outdir} holds a run without a checkpoint (config.json or "
                              "metrics.jsonl, but no checkpoints/latest); choose another --outdir, or remove "
                              "that run first")
+    found = _run_files(outdir)
+    if latest is None and not none_yet and found:
+        raise RunFolderError(f"--outdir {outdir} is not a run folder but holds files a run writes ("
+                             + ", ".join(found) + "); choose another --outdir, or move them away")
+    try:
+        check_writable_dir(paths["checkpoints"])   # refused now, not after training up to the first one
+    except ValueError as err:
+        raise RunFolderError(f"{paths['checkpoints']} cannot hold checkpoints: {err}") from None
     if latest is not None and resume is False:
         raise RunFolderError(f"--outdir {outdir} already holds a run; pass --resume to continue it or "
                              "choose another --outdir")
     if latest is not None:
         checkpoint.check(latest, trust_pickled_states)   # before anything reads its files
     return latest
+
+
+def _run_files(outdir):
+    """The names in `outdir` that a run writes: files, or folders that are not empty."""
+    found = []
+    for name in RUN_FILES:
+        path = os.path.join(outdir, name)
+        if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)):
+            found.append(name + "/" if os.path.isdir(path) else name)
+    return found
 
 
 def _holds_a_run(paths):
@@ -397,6 +481,9 @@ def _noise(cfg, contexts, n=None):
 def _shards(batch, contexts):
     """`batch` cut into equal parts, one on each device (the batch itself for one device)."""
     return gluon.utils.split_and_load(batch, contexts, even_split=True)
+
+
+_SAMPLE = re.compile(r"^\d{7}\.png$")   # samples/<gen_iter>.png
 
 
 def _run_paths(outdir):

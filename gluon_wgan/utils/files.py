@@ -7,10 +7,15 @@ import fcntl
 import json
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 
 LOCK_NAME = ".lock"
+# What a run writes in its folder (README, "What a run writes"): no other tool writes over these, and
+# a new run does not start in a folder that holds them without being a run.
+RUN_FILES = ("config.json", "env.json", "metrics.jsonl", "loss.png", "eval.json", "samples", "checkpoints",
+             "tensorboard")
 
 
 class RunFolderError(ValueError):
@@ -122,7 +127,7 @@ def locked_folder(folder):
         If another process holds the lock.
     """
     path = os.path.join(folder, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open_lock(folder, path)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -139,11 +144,49 @@ def locked_folder(folder):
         os.close(fd)                                # releases the lock
 
 
+def _open_lock(folder, path):
+    """The lock file's descriptor: a regular file of this user, opened without following a symlink.
+
+    The folder may come from someone else: a ``.lock`` that is a symlink would otherwise have its
+    target truncated, a FIFO would block the open, and a directory or another user's file cannot
+    hold our pid. Each is refused with a `RunFolderError`, and nothing is written.
+    """
+    mend = f"remove {path} (it is not this package's lock file) or choose another --outdir"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o666)
+    except OSError as err:
+        kind = "a symlink" if os.path.islink(path) else "a folder" if os.path.isdir(path) else \
+            f"not a file we can open ({err.strerror})"
+        raise RunFolderError(f"{path} is {kind}; {mend}") from None
+    info = os.fstat(fd)
+    problem = "a FIFO or device, not a regular file" if not stat.S_ISREG(info.st_mode) else \
+        f"owned by another user (uid {info.st_uid})" if info.st_uid != os.geteuid() else None
+    if problem:
+        os.close(fd)
+        raise RunFolderError(f"{path} is {problem}; {mend}")
+    return fd
+
+
 def _read_pid(fd):
     try:
         return os.pread(fd, 32, 0).decode().strip() or "?"
     except (OSError, UnicodeDecodeError):
         return "?"
+
+
+def run_file_at(path):
+    """The run file or folder (one of `RUN_FILES`) of a run folder that `path` is or lies in, else None.
+
+    A run folder is one holding config.json or metrics.jsonl; symlinks in `path` are resolved.
+    """
+    path = os.path.realpath(path)
+    child, parent = path, os.path.dirname(path)
+    while parent != child:
+        name = os.path.relpath(path, parent).split(os.sep)[0]
+        if name in RUN_FILES and any(os.path.isfile(os.path.join(parent, n)) for n in ("config.json", "metrics.jsonl")):
+            return os.path.join(parent, name)
+        child, parent = parent, os.path.dirname(parent)
+    return None
 
 
 def read_jsonl(path):
