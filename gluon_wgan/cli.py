@@ -67,7 +67,10 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
-    use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+    try:
+        use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+    except ValueError as err:
+        parser.error(str(err))
     _check_environment(parser, cfg)
     if dry_run:
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))

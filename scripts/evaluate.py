@@ -72,9 +72,12 @@ def build_parser():
 
 
 def main(argv=None):
-    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
+    except ValueError as err:
+        parser.error(str(err))
     if args.random_inception and args.inception_weights:
         parser.error("--random-inception and --inception-weights exclude each other")
     for name, least in (("n_samples", 2), ("n_real", 2), ("batch_size", 1), ("splits", 1)):

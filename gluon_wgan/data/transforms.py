@@ -22,7 +22,7 @@ from collections import namedtuple
 import numpy as np
 from PIL import Image
 
-from .choices import BACKENDS, INTERPOLATIONS
+from .choices import BACKENDS, INTERPOLATIONS, data_problems
 
 Filter = namedtuple("Filter", "code constant")
 Filter.__doc__ = "A library's resize constant: its integer value and its spelled-out name."
@@ -63,11 +63,8 @@ class BadRecord(Exception):
 
 def check_resize_options(backend, interpolation):
     """Raise ValueError naming the flag if `backend` or `interpolation` is not a known name."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown --resize-backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
-        raise ValueError(f"unknown --interpolation {interpolation!r}; choose from "
-                         f"{', '.join(INTERPOLATIONS)} (names, never a library's integer code)")
+    for problem in data_problems(resize_backend=backend, interpolation=interpolation):
+        raise ValueError(problem)
 
 
 def decode(data):

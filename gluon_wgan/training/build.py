@@ -21,8 +21,10 @@ def build_generator(cfg):
                          activation=cfg.activation)
     if cfg.generator == "cifar":
         return get_model("cifar_generator", image_size=cfg.image_size, nz=cfg.nz, dim=cfg.ngf, norm=cfg.gen_norm)
-    return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
-                     hidden=cfg.mlp_hidden)
+    if cfg.generator == "mlp":
+        return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
+                         hidden=cfg.mlp_hidden)
+    raise ValueError(f"--generator {cfg.generator!r}: build_generator does not build it")
 
 
 def build_critic(cfg):
@@ -34,7 +36,9 @@ def build_critic(cfg):
     if cfg.critic == "cifar":
         return get_model("cifar_critic", image_size=cfg.image_size, dim=cfg.ndf, norm=cfg.critic_norm,
                          use_bias=cfg.critic_bias)
-    return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
+    if cfg.critic == "mlp":
+        return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
+    raise ValueError(f"--critic {cfg.critic!r}: build_critic does not build it")
 
 
 def build_models(cfg, ctx):

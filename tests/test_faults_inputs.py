@@ -1,0 +1,139 @@
+"""Issue 23, items 7, 8 and 10: inputs that exhaust memory or never end, a damaged metrics.jsonl on
+--resume, and options that crashed after the checks. Each ends in one line on stderr and exit code 2
+(or, for one bad image among good ones, a skipped and counted record), never a hang, a traceback or a
+signal.
+
+The tests go through the scripts: `main(argv)` or `parse_config(argv)` in this process, or the script
+in a subprocess with a timeout where the old behaviour was a hang or an abort.
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+from gluon_wgan.cli import parse_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY = ["--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "16", "--batch-size", "8",
+        "--warmup-iters", "0", "--d-iters", "2", "--burst-every", "0", "--quiet", "--threads", "1"]
+TIMEOUT = 120   # seconds for a script that used to hang; a working one answers in a few
+
+
+def run_script(name, *argv, env=None):
+    """The script in its own process: (exit code, stdout, stderr); a hang is a TimeoutExpired."""
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", f"{name}.py"), *argv],
+                            capture_output=True, text=True, timeout=TIMEOUT, env=environ, cwd=ROOT)
+    return result.returncode, result.stdout, result.stderr
+
+
+def assert_one_line(code, err, *fragments):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def parse_error(argv, capsys):
+    """`parse_config(argv)`: it must exit with code 2 and one line on stderr, returned."""
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(argv)
+    return assert_one_line(exit_.value.code, capsys.readouterr().err)
+
+
+# Item 10: options that passed the checks and then crashed.
+
+@pytest.mark.parametrize("argv,message", [
+    (["--burst-d-iters", "0"], "--burst-d-iters must be at least 1, got 0"),
+    (["--rmsprop-eps", "-1"], "--rmsprop-eps must be >= 0, got -1.0"),
+    (["--rmsprop-alpha", "1"], "--rmsprop-alpha must be in (0, 1), got 1.0"),
+    (["--optimizer", "adam", "--beta1", "1"], "--beta1 must be in [0, 1), got 1.0"),
+    (["--nz", "1000000000"], "the generator would hold a tensor of"),
+    (["--ngf", "100000"], "the generator would hold a tensor of"),
+    (["--ndf", "100000"], "the critic would hold a tensor of"),
+    (["--generator", "mlp", "--mlp-hidden", "1000000"], "the generator would hold a tensor of"),
+])
+def test_an_option_out_of_a_components_range_is_refused_before_any_work(argv, message, tmp_path, capsys):
+    line = parse_error(argv + ["--outdir", str(tmp_path / "run")], capsys)
+    assert message in line
+    assert not os.path.exists(tmp_path / "run" / "metrics.jsonl")
+
+
+def test_the_tensor_estimate_bounds_the_networks_own_tensors():
+    """`largest_tensor` is what the networks hold: at least their largest weight and activation, at
+    most twice that (checked with MXNet's shape inference on small networks)."""
+    import mxnet as mx
+    from gluon_wgan.config import resolve
+    from gluon_wgan.models.choices import largest_tensor
+    from gluon_wgan.training.build import build_critic, build_generator
+    for options in (dict(), dict(activation="gated", n_extra_layers=1), dict(gen_filters="constant"),
+                    dict(generator="mlp", critic="mlp"),
+                    dict(generator="cifar", critic="cifar", image_size=32, critic_bias=True)):
+        cfg = resolve(dict(dict(image_size=64, ngf=8, ndf=8, nz=16, batch_size=4, mlp_hidden=32), **options))
+        for role, net, shape, width in (("generator", build_generator(cfg), (4, cfg.nz), cfg.ngf),
+                                        ("critic", build_critic(cfg), (4, 3, cfg.image_size, cfg.image_size), cfg.ndf)):
+            internals = net(mx.sym.var("data")).get_internals()
+            args, outs, _ = internals.infer_shape(data=shape)
+            largest = max(int(mx.nd.zeros(s).size) if s else 0 for s in args + outs)
+            estimate = largest_tensor(role, getattr(cfg, role), cfg.image_size, cfg.nz, width, cfg.n_extra_layers,
+                                      cfg.mlp_hidden, cfg.batch_size, cfg.activation, cfg.gen_filters)
+            assert largest <= estimate <= 2 * largest, (options, role, largest, estimate)
+
+
+def test_an_unknown_name_in_a_dispatch_raises():
+    """A name dispatch raises on a name it does not know instead of building its last branch."""
+    from dataclasses import replace
+
+    from gluon_wgan.config import TrainConfig
+    from gluon_wgan.data import get_dataset
+    from gluon_wgan.optim import make_optimizer
+    from gluon_wgan.training.build import build_critic, build_generator
+    with pytest.raises(ValueError, match="--generator 'resnet'"):
+        build_generator(replace(TrainConfig(), generator="resnet"))
+    with pytest.raises(ValueError, match="--critic 'resnet'"):
+        build_critic(replace(TrainConfig(), critic="resnet"))
+    with pytest.raises(ValueError, match="--optimizer"):
+        make_optimizer("adagrad", 1e-3)
+    with pytest.raises(ValueError, match="--dataset"):
+        get_dataset("imagenet", root="/tmp")
+
+
+@pytest.mark.parametrize("value", ["abc", "2,1", "0", "1.5"])
+def test_a_thread_count_mxnet_cannot_read_is_one_line(value, tmp_path):
+    """OMP_NUM_THREADS=abc aborted MXNet as it loaded (SIGABRT, exit 134)."""
+    code, _, err = run_script("train_wgan", *TINY, "--gen-iters", "1", "--outdir", str(tmp_path / "run"),
+                              env={"OMP_NUM_THREADS": value})
+    assert_one_line(code, err, f"OMP_NUM_THREADS={value!r}")
+
+
+def test_a_device_id_beyond_any_machine_is_refused(tmp_path):
+    """--ctx cpu(2147483647) made MXNet allocate per-device tables until the machine swapped."""
+    code, _, err = run_script("train_wgan", *TINY, "--gen-iters", "1", "--ctx", "cpu(2147483647)",
+                              "--outdir", str(tmp_path / "run"))
+    assert_one_line(code, err, "device ids run from 0 to 1023")
+
+
+def test_a_gif_frame_longer_than_a_gif_holds_is_refused(tmp_path, capsys):
+    """plot_runs.py --frame-ms 100000000000 ended in struct.error from Pillow's GIF writer."""
+    from PIL import Image
+    (tmp_path / "samples").mkdir()
+    for gen_iter in (0, 500):
+        Image.new("RGB", (8, 8)).save(tmp_path / "samples" / f"{gen_iter:07d}.png")
+    (tmp_path / "metrics.jsonl").write_text(json.dumps(dict(gen_iter=0, critic_iters=1, loss_d=1.0, loss_g=1.0,
+                                                            w_estimate=-1.0, seconds=1.0)) + "\n")
+    code, _, err = run_script("plot_runs", str(tmp_path), "--out", str(tmp_path / "w.png"), "--gif", str(tmp_path),
+                              "--gif-out", str(tmp_path / "p.gif"), "--frame-ms", "100000000000")
+    assert_one_line(code, err, "--frame-ms must be from 1 to 655350")
+    assert not os.path.exists(tmp_path / "w.png")   # refused before any work
+
+
+def test_a_toy_evaluation_beyond_memory_is_refused(tmp_path):
+    """reproduce_toy.py --eval-samples 100000000 went on to ask for 80 PB (a 1e8 x 1e8 cost matrix)."""
+    code, _, err = run_script("reproduce_toy", "--dataset", "8gaussians", "--gen-iters", "2",
+                              "--eval-samples", "100000000", "--outdir", str(tmp_path / "toy"))
+    assert_one_line(code, err, "--eval-samples must be at most 10000")
