@@ -137,3 +137,79 @@ def test_a_toy_evaluation_beyond_memory_is_refused(tmp_path):
     code, _, err = run_script("reproduce_toy", "--dataset", "8gaussians", "--gen-iters", "2",
                               "--eval-samples", "100000000", "--outdir", str(tmp_path / "toy"))
     assert_one_line(code, err, "--eval-samples must be at most 10000")
+
+
+# Item 7: inputs that exhaust memory or never end.
+
+def png_header(width, height):
+    """A valid PNG of a few dozen bytes whose header claims `width` x `height` RGB pixels."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def image(path, size=(20, 24), seed=0):
+    import numpy as np
+    from PIL import Image
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+
+
+@pytest.fixture
+def hostile_folder(tmp_path):
+    """Four images beside a forged 1 x 80,000,000 header (240 MB decoded), a real 1 x 5,000,000 image
+    (whose resized copy would be 16 x 80,000,000: 3.8 GB), a FIFO and a link to /dev/zero."""
+    from PIL import Image
+    root = tmp_path / "images"
+    root.mkdir()
+    for i in range(4):
+        image(root / f"good{i}.png", seed=i)
+    (root / "forged.png").write_bytes(png_header(1, 80_000_000))
+    Image.new("RGB", (5_000_000, 1)).save(root / "thin.png")   # 15 MB decoded
+    os.mkfifo(root / "fifo.png")
+    os.symlink("/dev/zero", root / "zero.png")
+    return root
+
+
+def test_a_hostile_image_folder_is_skipped_and_counted(hostile_folder, tmp_path):
+    """Before: the FIFO hung training (reading a FIFO waits for a writer), /dev/zero was read until
+    memory ran out, and the huge images were decoded or resized until MemoryError."""
+    code, _, err = run_script("train_wgan", *TINY, "--dataset", "folder", "--dataroot", str(hostile_folder),
+                              "--gen-iters", "2", "--workers", "0", "--outdir", str(tmp_path / "run"))
+    assert code == 0 and "Traceback" not in err, err
+    for name, reason in (("forged.png", "its header claims 1 x 80000000 pixels"),
+                         ("thin.png", "the 5000000 x 1 image would be 80000000 x 16 pixels"),
+                         ("fifo.png", "not a regular file"), ("zero.png", "not a regular file")):
+        assert any(line.startswith(f"skipped bad record {name} (") and reason in line for line in err.splitlines()), err
+    metrics = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
+    assert metrics[-1]["skipped_records"] > 0
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda path: path.write_bytes(png_header(1, 80_000_000)), "its header claims 1 x 80000000 pixels"),
+    (lambda path: os.mkfifo(path), "not a regular file"),
+    (lambda path: os.symlink("/dev/zero", path), "not a regular file"),
+])
+def test_compare_resize_refuses_a_hostile_image_in_one_line(make, message, tmp_path):
+    make(tmp_path / "x.png")
+    code, _, err = run_script("compare_resize", str(tmp_path / "x.png"), "--outdir", str(tmp_path / "out"),
+                              "--no-progress")
+    assert_one_line(code, err, "none of its 1 records is a readable image", message)
+
+
+def test_compare_resize_skips_and_counts_a_fifo_in_a_folder(tmp_path):
+    image(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "b.png")
+    code, out, err = run_script("compare_resize", str(tmp_path), "--outdir", str(tmp_path / "out"), "--no-progress")
+    assert code == 0 and "1 image(s) compared, 1 unreadable skipped" in out, err
+
+
+def test_an_outdir_inside_the_image_folder_is_refused(tmp_path, capsys):
+    """Before: the run trained on its own sample grids, and a resume read a different folder."""
+    root = tmp_path / "images"
+    root.mkdir()
+    image(root / "a.png")
+    line = parse_error(["--dataset", "folder", "--dataroot", str(root), "--outdir", str(root / "runs" / "x")],
+                       capsys)
+    assert "--outdir" in line and "is inside --dataroot" in line
+    assert not os.path.exists(root / "runs")
