@@ -213,3 +213,55 @@ def test_an_outdir_inside_the_image_folder_is_refused(tmp_path, capsys):
                        capsys)
     assert "--outdir" in line and "is inside --dataroot" in line
     assert not os.path.exists(root / "runs")
+
+
+# Item 8: a damaged metrics.jsonl on --resume.
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A tiny run of 2 generator iterations, checkpointed at 2, every record logged."""
+    outdir = tmp_path_factory.mktemp("finished") / "run"
+    code, _, err = run_script("train_wgan", *TINY, "--gen-iters", "2", "--checkpoint-every", "2", "--log-every", "1",
+                              "--outdir", str(outdir))
+    assert code == 0, err
+    return outdir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path):
+    import shutil
+    return shutil.copytree(finished_run, tmp_path / "run")
+
+
+def resume(outdir, gen_iters=3):
+    return run_script("train_wgan", "--resume", "--gen-iters", str(gen_iters), "--quiet", "--outdir", str(outdir))
+
+
+@pytest.mark.parametrize("damage,message", [
+    (b"\xff\xfe{}\n", "line 2 holds a byte that is not UTF-8 (0xff at column 1)"),
+    (b"this is not json\n", "line 2 is not a JSON record ('this is not json')"),
+    (b"[1, 2]\n", "line 2 holds '[1, 2]', not a record"),
+    (b'{"gen_iter": 1, "seconds": 1.0}\n', "line 2 is a record without a number for loss_d, loss_g"),
+])
+def test_a_damaged_metrics_file_stops_the_resume_in_one_line(damage, message, run_copy):
+    """Before: UnicodeDecodeError, a silently skipped line, or a KeyError at the first sample grid."""
+    path = run_copy / "metrics.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(lines[0] + damage + b"".join(lines[2:]))
+    before = path.read_bytes()
+    code, _, err = resume(run_copy)
+    assert_one_line(code, err, f"train_wgan.py: error: {path}: {message}", "delete line 2")
+    assert path.read_bytes() == before   # refused before any work: nothing changed
+
+
+def test_a_line_cut_by_a_kill_is_dropped_with_a_warning(run_copy):
+    """The records after the checkpoint are trimmed as before; the cut one is named, not silently lost."""
+    path = run_copy / "metrics.jsonl"
+    with open(path, "a") as f:
+        f.write(json.dumps(dict(gen_iter=2, critic_iters=2, loss_d=123.0, loss_g=123.0, w_estimate=-123.0)) + "\n")
+        f.write('{"gen_iter": 3, "critic_iters": 2, "loss_d": 0.0')   # a kill during this write
+    code, _, err = resume(run_copy, gen_iters=3)
+    assert code == 0, err
+    assert f"{path}: line 4 was cut short (the run was killed while writing it); dropped it" in err.splitlines()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["gen_iter"] for r in records] == [0, 1, 2] and records[2]["loss_d"] != 123.0
