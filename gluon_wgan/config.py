@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field, fields
 from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems
 from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, model_problems
 from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES, optimizer_problems
-from .training.choices import INCEPTIONS
+from .training.choices import INCEPTIONS, sample_count_problems
 from .training.methods import METHODS
 from .training.schedule import schedule_problems
+from .utils.threads import thread_count_problems
 
 MAX_SEED = 2 ** 31 - 1
 
@@ -151,14 +152,14 @@ class TrainConfig:
         for name in ("batch_size", "sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
-        if self.eval_samples < 2:
-            yield f"--eval-samples must be at least 2, got {self.eval_samples}"
+        yield from sample_count_problems("--eval-samples", self.eval_samples)
         if self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
             yield ("--inception fid-inception needs --inception-weights pt_inception-2015-12-05-6726825d.pth, "
                    "which you download yourself (docs/metrics.md)")
         if self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
-        for name in ("workers", "eval_every", "threads"):
+        yield from thread_count_problems(self.threads)
+        for name in ("workers", "eval_every"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 yield f"{flag(name)} must be >= 0, got {getattr(self, name)}"
         if not self.clamp > 0:

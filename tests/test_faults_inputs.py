@@ -57,6 +57,7 @@ def parse_error(argv, capsys):
     (["--ngf", "100000"], "the generator would hold a tensor of"),
     (["--ndf", "100000"], "the critic would hold a tensor of"),
     (["--generator", "mlp", "--mlp-hidden", "1000000"], "the generator would hold a tensor of"),
+    (["--threads", "100000"], "--threads must be from 0 (one per physical core) to 1024, got 100000"),
 ])
 def test_an_option_out_of_a_components_range_is_refused_before_any_work(argv, message, tmp_path, capsys):
     line = parse_error(argv + ["--outdir", str(tmp_path / "run")], capsys)

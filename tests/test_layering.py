@@ -16,7 +16,7 @@ ALLOWED = {
     "cuda": set(), "utils": set(), "utils.context": {"cuda"},
     # The options: each list of choices where its component defines it (see test_choices_import_nothing).
     "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods",
-               "training.schedule"},
+               "training.schedule", "utils.threads"},
     # The library.
     "compat": set(), "native": set(), "losses": set(),
     "optim": {"optim", "compat", "utils"},

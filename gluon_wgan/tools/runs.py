@@ -302,7 +302,7 @@ def _read_rgb(path):
 
 
 def _read_records(path):
-    """The records of a metrics.jsonl; a line cut short by a kill is skipped, as `files.read_jsonl` does.
+    """The records of a metrics.jsonl; a line cut short by a kill is skipped (a run may be writing it).
 
     Raises ValueError naming the file and line for a line that is JSON but not an object: no kill
     writes that, so the file was edited or is not a metrics log.

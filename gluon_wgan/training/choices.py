@@ -32,3 +32,14 @@ def toy_problems(gen_iters=1, gp_weight=0.1, critic_iters=5, batch_size=256, hid
     if not gp_weight >= 0:
         found.append(f"--gp-weight must be >= 0, got {gp_weight!r}")
     return found
+
+
+def sample_count_problems(flag, n):
+    """Messages for a number of images `n` (given by `flag`) that FID cannot use ([] when it can).
+
+    The one statement of this bound: `TrainConfig.problems` (--eval-samples), scripts/evaluate.py
+    (--n-samples, --n-real) and `evaluate.evaluate_generator` / `real_statistics`.
+    """
+    if int(n) != n or n < 2:
+        return [f"{flag} must be at least 2 (a covariance needs two images), got {n}"]
+    return []

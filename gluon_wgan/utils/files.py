@@ -144,17 +144,3 @@ def _read_pid(fd):
         return os.pread(fd, 32, 0).decode().strip() or "?"
     except (OSError, UnicodeDecodeError):
         return "?"
-
-
-def read_jsonl(path):
-    """The JSON records of a .jsonl file ([] if it does not exist); a line cut short by a kill is skipped."""
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records

@@ -50,6 +50,8 @@ def use_threads(count=None, environ=os.environ):
         One line, when a thread-count variable that MXNet reads holds anything but a whole number of
         threads (`check_thread_variables`).
     """
+    for problem in thread_count_problems(count or 0):
+        raise ValueError(problem)
     check_thread_variables(environ)
     if "mxnet" in sys.modules or "MXNET_OMP_MAX_THREADS" in environ:
         return None
@@ -65,6 +67,14 @@ def use_threads(count=None, environ=os.environ):
 # "2,1" or "1.5", throws a C++ exception that nothing catches, and the process aborts (SIGABRT).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
 MAX_THREADS = 1024   # more threads than any machine this runs on has cores; each one takes a stack
+
+
+def thread_count_problems(threads):
+    """Messages for a --threads value out of range ([] when fine); `TrainConfig.problems` and
+    `use_threads` both check it."""
+    if not 0 <= threads <= MAX_THREADS:
+        return [f"--threads must be from 0 (one per physical core) to {MAX_THREADS}, got {threads}"]
+    return []
 
 
 def check_thread_variables(environ=os.environ):
