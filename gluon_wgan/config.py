@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 # Each list of choices is the component's own, in a module that loads neither numpy nor MXNet (--help
 # stays quick): the choices.py modules import nothing, and the method names are METHODS' keys
 # (training/methods.py imports losses.py, whose MXNet import waits until a loss is computed).
-from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems
+from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems, loader_problems
 from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, model_problems
 from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES, optimizer_problems
 from .training.choices import INCEPTIONS, sample_count_problems
@@ -149,7 +149,8 @@ class TrainConfig:
         yield from optimizer_problems(self.optimizer, {"--lr-d": self.lr_d, "--lr-g": self.lr_g}, self.rmsprop_eps,
                                       self.rmsprop_eps_mode, self.rmsprop_alpha, self.beta1, self.beta2)
         yield from data_problems(self.dataset, self.dataroot, self.resize_backend, self.interpolation)
-        for name in ("batch_size", "sample_every", "checkpoint_every", "log_every"):
+        yield from loader_problems(self.batch_size, self.workers)
+        for name in ("sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
         yield from sample_count_problems("--eval-samples", self.eval_samples)
@@ -159,9 +160,8 @@ class TrainConfig:
         if self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
         yield from thread_count_problems(self.threads)
-        for name in ("workers", "eval_every"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                yield f"{flag(name)} must be >= 0, got {getattr(self, name)}"
+        if self.eval_every < 0:
+            yield f"--eval-every must be >= 0, got {self.eval_every}"
         if not self.clamp > 0:
             yield f"--clamp must be > 0, got {self.clamp}"
         if self.gp_weight < 0:

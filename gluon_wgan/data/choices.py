@@ -15,6 +15,17 @@ INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "area", "lanczos")
 TOY_DATASETS = ("8gaussians", "25gaussians", "swissroll")
 
 
+def loader_problems(batch_size=64, workers=0):
+    """Messages for a batch size or worker count the data stream cannot use ([] when fine); the one
+    statement of these bounds, for `TrainConfig.problems` and `stream.BatchStream`. `workers` may be
+    None (its default, chosen for the devices)."""
+    found = [] if int(batch_size) == batch_size and batch_size >= 1 else \
+        [f"--batch-size must be at least 1, got {batch_size!r}"]
+    if workers is not None and not (int(workers) == workers and workers >= 0):
+        found.append(f"--workers must be >= 0, got {workers!r}")
+    return found
+
+
 def data_problems(dataset="shapes", dataroot=None, resize_backend="pillow", interpolation="bicubic"):
     """One-line messages, named by flag, for each data option that cannot work ([] when all are fine).
 
