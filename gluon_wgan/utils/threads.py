@@ -66,7 +66,7 @@ def use_threads(count=None, environ=os.environ):
 # MXNet 1.9.1 reads these once as it loads, as a C int (dmlc::GetEnv): any other text, such as "abc",
 # "2,1" or "1.5", throws a C++ exception that nothing catches, and the process aborts (SIGABRT).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
-MAX_THREADS = 1024   # more threads than any machine this runs on has cores; each one takes a stack
+MAX_THREADS = 2 ** 31 - 1   # a C int: 99999999999 aborts as "abc" does
 
 
 def thread_count_problems(threads):
