@@ -8,6 +8,7 @@ in a subprocess with a timeout where the old behaviour was a hang or an abort.
 """
 import json
 import os
+import socket
 import struct
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def image(path, size=(20, 24), seed=0):
 @pytest.fixture
 def hostile_folder(tmp_path):
     """Four images beside a forged 1 x 80,000,000 header (240 MB decoded), a real 1 x 5,000,000 image
-    (whose resized copy would be 16 x 80,000,000: 3.8 GB), a FIFO and a link to /dev/zero."""
+    (whose resized copy would be 16 x 80,000,000: 3.8 GB), a FIFO, a socket and a link to /dev/zero."""
     from PIL import Image
     root = tmp_path / "images"
     root.mkdir()
@@ -169,6 +170,8 @@ def hostile_folder(tmp_path):
     Image.new("RGB", (5_000_000, 1)).save(root / "thin.png")   # 15 MB decoded
     os.mkfifo(root / "fifo.png")
     os.symlink("/dev/zero", root / "zero.png")
+    with socket.socket(socket.AF_UNIX) as listening:
+        listening.bind(str(root / "socket.png"))   # the file stays after the socket closes
     return root
 
 
@@ -180,7 +183,8 @@ def test_a_hostile_image_folder_is_skipped_and_counted(hostile_folder, tmp_path)
     assert code == 0 and "Traceback" not in err, err
     for name, reason in (("forged.png", "its header claims 1 x 80000000 pixels"),
                          ("thin.png", "the 5000000 x 1 image would be 80000000 x 16 pixels"),
-                         ("fifo.png", "not a regular file"), ("zero.png", "not a regular file")):
+                         ("fifo.png", "not a regular file"), ("zero.png", "not a regular file"),
+                         ("socket.png", "not a regular file")):
         assert any(line.startswith(f"skipped bad record {name} (") and reason in line for line in err.splitlines()), err
     metrics = [json.loads(line) for line in open(tmp_path / "run" / "metrics.jsonl")]
     assert metrics[-1]["skipped_records"] > 0
