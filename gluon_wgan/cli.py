@@ -67,7 +67,10 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
-    use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+    try:
+        use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+    except ValueError as err:
+        parser.error(str(err))
     _check_environment(parser, cfg)
     if dry_run:
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
@@ -97,6 +100,9 @@ def _resume_config(explicit, preset):
 
 def _check_environment(parser, cfg):
     """Errors that depend on this machine: the device, the data root, the output folder."""
+    if cfg.dataset == "folder" and _inside(cfg.outdir, cfg.dataroot):
+        parser.error(f"--outdir {cfg.outdir!r} is inside --dataroot {cfg.dataroot!r}: the run would train on its own "
+                     "samples, and a resumed run on other images; choose an --outdir outside the image folder")
     try:
         from .utils.context import parse_ctx   # here, not at the top: --help and flag errors skip MXNet
         devices = len(parse_ctx(cfg.ctx))
@@ -117,6 +123,12 @@ def _check_environment(parser, cfg):
                         lsun_category=cfg.lsun_category)
         except ValueError as err:
             parser.error(str(err))
+
+
+def _inside(path, folder):
+    """Whether `path` is `folder` or lies under it, links resolved (`path` may not exist yet)."""
+    path, folder = os.path.realpath(path), os.path.realpath(folder)
+    return os.path.commonpath([path, folder]) == folder
 
 
 def _method_note():

@@ -13,11 +13,14 @@ from dataclasses import asdict, dataclass, field, fields
 # Each list of choices is the component's own, in a module that loads neither numpy nor MXNet (--help
 # stays quick): the choices.py modules import nothing, and the method names are METHODS' keys
 # (training/methods.py imports losses.py, whose MXNet import waits until a loss is computed).
-from .data.choices import BACKENDS, DATASETS, EMBEDDED, INTERPOLATIONS
-from .models.choices import ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, INITS, RESNETS
-from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES
-from .training.choices import GP_MODES, INCEPTIONS, LR_DECAYS
+from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems, loader_problems
+from .models.choices import (ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, INITS, RESNETS,
+                             model_problems)
+from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES, optimizer_problems
+from .training.choices import GP_MODES, INCEPTIONS, LR_DECAYS, sample_count_problems
 from .training.methods import METHODS
+from .training.schedule import schedule_problems
+from .utils.threads import thread_count_problems
 
 MAX_SEED = 2 ** 31 - 1
 
@@ -151,37 +154,32 @@ class TrainConfig:
                 yield f"{flag(f.name)} must be a finite number, got {value}"
         if not 0 <= self.seed <= MAX_SEED:
             yield f"--seed must be in 0..{MAX_SEED} (MXNet's seeds are 32-bit signed), got {self.seed}"
-        size = self.image_size
-        if size < 16 or size & (size - 1):
-            yield f"--image-size must be a power of two >= 16 (16, 32, 64, 128, ...), got {size}"
-        for name in ("batch_size", "gen_iters", "d_iters", "nz", "ngf", "ndf", "mlp_hidden",
-                     "sample_every", "checkpoint_every", "log_every"):
+        # Each component's bounds, stated once in its own module and checked there too.
+        yield from schedule_problems(self.d_iters, self.warmup_iters, self.burst_d_iters, self.burst_every,
+                                     self.gen_iters)
+        yield from model_problems(self.generator, self.critic, self.image_size, self.nz, self.ngf, self.ndf,
+                                  self.n_extra_layers, self.mlp_hidden, self.batch_size, self.activation,
+                                  self.gen_filters)
+        yield from optimizer_problems(self.optimizer, {"--lr-d": self.lr_d, "--lr-g": self.lr_g}, self.rmsprop_eps,
+                                      self.rmsprop_eps_mode, self.rmsprop_alpha, self.beta1, self.beta2)
+        yield from data_problems(self.dataset, self.dataroot, self.resize_backend, self.interpolation)
+        yield from loader_problems(self.batch_size, self.workers)
+        for name in ("sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
-        if self.eval_samples < 2:
-            yield f"--eval-samples must be at least 2, got {self.eval_samples}"
+        yield from sample_count_problems("--eval-samples", self.eval_samples)
         if self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
             yield ("--inception fid-inception needs --inception-weights pt_inception-2015-12-05-6726825d.pth, "
                    "which you download yourself (docs/metrics.md)")
         if self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
-        for name in ("workers", "warmup_iters", "burst_every", "n_extra_layers", "eval_every", "threads"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                yield f"{flag(name)} must be >= 0, got {getattr(self, name)}"
-        for name in ("lr_d", "lr_g", "clamp"):
-            if not getattr(self, name) > 0:
-                yield f"{flag(name)} must be > 0, got {getattr(self, name)}"
+        yield from thread_count_problems(self.threads)
+        if self.eval_every < 0:
+            yield f"--eval-every must be >= 0, got {self.eval_every}"
+        if not self.clamp > 0:
+            yield f"--clamp must be > 0, got {self.clamp}"
         if self.gp_weight < 0:
             yield f"--gp-weight must be >= 0, got {self.gp_weight}"
-        if self.dataset not in EMBEDDED and not self.dataroot and self.dataset != "cifar10":
-            yield f"--dataset {self.dataset} needs --dataroot"
-        if self.activation != "dcgan" and {self.generator, self.critic} != {"dcgan"}:
-            yield (f"--activation {self.activation} applies to the DCGAN networks; the others keep their own")
-        for name in ("generator", "critic"):
-            arch = getattr(self, name)
-            if arch in RESNETS and size != RESNETS[arch]:
-                yield (f"--{name} {arch} is built for {RESNETS[arch]}x{RESNETS[arch]} images: use --image-size "
-                       f"{RESNETS[arch]}, not {size}")
         if self.init == "tflib" and not (self.generator in RESNETS and self.critic in RESNETS):
             yield (f"--init tflib is the ResNets' (--generator/--critic {', '.join(RESNETS)}), got --generator "
                    f"{self.generator} --critic {self.critic}")
@@ -190,8 +188,6 @@ class TrainConfig:
         if self.gen_batch_size not in (None, self.batch_size) and self.bn_stats == "reference":
             yield ("--bn-stats reference needs one batch size for both networks (its variance factor counts "
                    f"--batch-size), got --gen-batch-size {self.gen_batch_size}")
-        if "cifar" in (self.generator, self.critic) and self.image_size != 32:
-            yield f"--generator/--critic cifar are the WGAN-GP code's 32x32 networks: use --image-size 32, not {size}"
         if self.epoch_boundaries == "official" and self.method == "wgan-gp":
             yield ("--epoch-boundaries official cannot be used with --method wgan-gp: the penalty interpolates "
                    "between real and fake batches of one size, and an epoch's last batch is short")

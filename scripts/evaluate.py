@@ -8,7 +8,7 @@ import argparse
 import logging
 import sys
 
-from gluon_wgan.training.choices import INCEPTIONS
+from gluon_wgan.training.choices import INCEPTIONS, sample_count_problems
 from gluon_wgan.utils.oneline import OneLineParser
 from gluon_wgan.utils.threads import use_physical_cores
 
@@ -72,16 +72,20 @@ def build_parser():
 
 
 def main(argv=None):
-    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
+    except ValueError as err:
+        parser.error(str(err))
     if args.random_inception and args.inception_weights:
         parser.error("--random-inception and --inception-weights exclude each other")
-    for name, least in (("n_samples", 2), ("n_real", 2), ("batch_size", 1), ("splits", 1)):
-        value = getattr(args, name)
-        if value is not None and value < least:
-            why = " (a covariance needs two images)" if least == 2 else ""
-            parser.error(f"--{name.replace('_', '-')} must be at least {least}{why}, got {value}")
+    for flag, value in (("--n-samples", args.n_samples), ("--n-real", args.n_real)):
+        for problem in sample_count_problems(flag, value) if value is not None else []:
+            parser.error(problem)
+    for name in ("batch_size", "splits"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s")
     from gluon_wgan.utils.context import parse_ctx  # after parsing: --help and bad flags stay quick
     from gluon_wgan.training.evaluate import (checkpoint_gen_iter, default_cache_dir, evaluate_run, load_generator,

@@ -50,13 +50,15 @@ def main(argv=None):
         parser.error(f"--labels: {len(args.labels)} label(s) for {len(args.run_dirs)} run folder(s)")
     if args.gif_out is not None and args.gif is None:
         parser.error("--gif-out needs --gif RUN_DIR")
-    if args.frame_ms < 1:
-        parser.error(f"--frame-ms must be at least 1, got {args.frame_ms}")
     # After parsing, so that --help and bad flags stay quick.
     import os
 
-    from gluon_wgan.tools.runs import (FIGURE_FORMATS, check_output, default_window, load_run, load_scores,
-                                       plot_inception_scores, plot_w_estimates, sample_grids, save_progress_gif)
+    from gluon_wgan.tools.runs import (FIGURE_FORMATS, check_output, default_window, frame_ms_problems, load_run,
+                                       load_scores, plot_inception_scores, plot_w_estimates, sample_grids,
+                                       save_progress_gif)
+
+    for problem in frame_ms_problems(args.frame_ms):   # before any work
+        parser.error(problem)
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:

@@ -10,8 +10,11 @@ from gluon_wgan.utils.threads import use_physical_cores
 
 
 def main(argv=None):
-    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     parser, args, gen_iters = parse_args(argv)
+    try:
+        use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
+    except ValueError as err:
+        parser.error(str(err))
     from tqdm import tqdm  # after parsing: --help and bad flags stay quick
 
     from gluon_wgan.training import toy

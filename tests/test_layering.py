@@ -15,7 +15,8 @@ ALLOWED = {
     # The bottom: the standard library (context also loads the CUDA libraries before MXNet).
     "cuda": set(), "utils": set(), "utils.context": {"cuda"},
     # The options: each list of choices where its component defines it (see test_choices_import_nothing).
-    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods"},
+    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods",
+               "training.schedule", "utils.threads"},
     # The library.
     "compat": set(), "native": set(), "losses": set(),
     "optim": {"optim", "compat", "utils"},

@@ -54,9 +54,9 @@ def test_critic_widths_match_reference():
 
 @pytest.mark.parametrize("bad", [0, 8, 48, 100, 63])
 def test_image_size_must_be_power_of_two(bad):
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(ValueError, match="image-size"):
         DCGANGenerator(image_size=bad)
-    with pytest.raises(ValueError, match="image_size"):
+    with pytest.raises(ValueError, match="image-size"):
         DCGANCritic(image_size=bad)
 
 

@@ -207,7 +207,7 @@ def test_bad_values_raise_one_line_naming_the_flag(kwargs, flag):
 def test_torch_rmsprop_refuses_bad_arguments():
     with pytest.raises(ValueError, match="alpha"):
         TorchRMSProp(alpha=1.0)
-    with pytest.raises(ValueError, match="epsilon"):
+    with pytest.raises(ValueError, match="--rmsprop-eps"):
         TorchRMSProp(epsilon=-1.0)
 
 

@@ -1,7 +1,7 @@
 """`get_dataset(name, ...)`: the training images a --dataset name stands for."""
 import os
 
-from .choices import DATASETS, EMBEDDED
+from .choices import EMBEDDED, data_problems
 from .folder import CIFAR10, ImageFolder
 from .lsun import LSUN
 from .shapes import Shapes
@@ -44,8 +44,8 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
         non-existent --dataroot; a folder without images; a missing --lsun-category; CIFAR-10 offline;
         `UnreadableData` when the records of a folder or lmdb database are not images (`check_readable`).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown --dataset {name!r}; choose from {', '.join(DATASETS)}")
+    for problem in data_problems(name, root, resize_backend, interpolation):
+        raise ValueError(problem)
     if limit is not None and (int(limit) != limit or limit < 1):
         raise ValueError(f"--limit must be a positive integer, got {limit!r}")
     transform = ImageTransform(image_size, resize_backend, interpolation)
@@ -54,10 +54,13 @@ def get_dataset(name, root=None, image_size=64, resize_backend="pillow", interpo
                       simple=name == "shapes-simple")
     if name == "cifar10":
         return CIFAR10(root, transform, limit)
-    if not root:
-        raise ValueError(f"--dataset {name} needs --dataroot")
     if not os.path.exists(root):
         raise ValueError(f"--dataroot {root!r} does not exist")
-    dataset = ImageFolder(root, transform, limit) if name == "folder" else LSUN(root, lsun_category, transform, limit)
+    if name == "folder":
+        dataset = ImageFolder(root, transform, limit)
+    elif name == "lsun":
+        dataset = LSUN(root, lsun_category, transform, limit)
+    else:
+        raise ValueError(f"--dataset {name!r} is in DATASETS but get_dataset does not read it")
     check_readable(dataset)   # files from outside: refuse data with no image before any work
     return dataset

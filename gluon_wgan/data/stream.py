@@ -17,6 +17,7 @@ import signal
 
 import numpy as np
 
+from .choices import loader_problems
 from .transforms import BadRecord
 
 log = logging.getLogger(__name__)
@@ -216,8 +217,9 @@ class BatchStream:
         n = len(dataset)
         if n < 1:
             raise ValueError("--dataroot: the dataset holds no records")
-        for flag, value, low in (("--batch-size", batch_size, 1), ("--workers", workers, 0),
-                                 ("--seed", seed, 0), ("start", start, 0), ("skipped", skipped, 0)):
+        for problem in loader_problems(batch_size, workers):
+            raise ValueError(problem)
+        for flag, value, low in (("--seed", seed, 0), ("start", start, 0), ("skipped", skipped, 0)):
             if int(value) != value or value < low:
                 raise ValueError(f"{flag} must be an integer >= {low}, got {value!r}")
         self.dataset, self.batch_size, self.seed, self.workers = dataset, int(batch_size), int(seed), int(workers)

@@ -16,13 +16,15 @@ accepts a number: `resize` takes a backend name and an interpolation name and lo
 Evaluation", CVPR 2022.
 """
 import io
+import os
+import stat
 import warnings
 from collections import namedtuple
 
 import numpy as np
 from PIL import Image
 
-from .choices import BACKENDS, INTERPOLATIONS
+from .choices import BACKENDS, INTERPOLATIONS, data_problems
 
 Filter = namedtuple("Filter", "code constant")
 Filter.__doc__ = "A library's resize constant: its integer value and its spelled-out name."
@@ -55,6 +57,11 @@ FILTERS = {
 }
 
 ALPHA_BACKGROUND = (255, 255, 255)
+# The most pixels an image may have, as stored and once resized (8192 x 8192: 192 MiB as RGB). A
+# file's header states its size, and a few hundred bytes can claim 60000 x 60000 or 1 x 80,000,000,
+# whose resized copy (shorter side to --image-size) is wider still; such a record is refused from the
+# header, before anything is allocated, and counted as a bad record.
+MAX_PIXELS = 2 ** 26
 
 
 class BadRecord(Exception):
@@ -63,11 +70,8 @@ class BadRecord(Exception):
 
 def check_resize_options(backend, interpolation):
     """Raise ValueError naming the flag if `backend` or `interpolation` is not a known name."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown --resize-backend {backend!r}; choose from {', '.join(BACKENDS)}")
-    if not isinstance(interpolation, str) or interpolation not in INTERPOLATIONS:
-        raise ValueError(f"unknown --interpolation {interpolation!r}; choose from "
-                         f"{', '.join(INTERPOLATIONS)} (names, never a library's integer code)")
+    for problem in data_problems(resize_backend=backend, interpolation=interpolation):
+        raise ValueError(problem)
 
 
 def decode(data):
@@ -86,7 +90,8 @@ def decode(data):
     Raises
     ------
     BadRecord
-        If the bytes are not a complete image Pillow can decode.
+        If the bytes are not a complete image Pillow can decode, or their header claims more than
+        `MAX_PIXELS` pixels (checked before the pixels are decoded).
     """
     if not data:
         raise BadRecord("empty record")
@@ -94,6 +99,7 @@ def decode(data):
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
+            check_pixels(*image.size)   # from the header, before the pixels are decoded
             image.load()  # Image.open only reads the header; truncation shows here
             return to_rgb(image)
     except Image.UnidentifiedImageError:  # an OSError; its message holds a memory address
@@ -103,10 +109,27 @@ def decode(data):
         raise BadRecord(f"{type(err).__name__}: {err}") from None
 
 
+def check_pixels(width, height, what="its header claims"):
+    """Raise BadRecord if a `width` x `height` image has more than `MAX_PIXELS` pixels."""
+    if width * height > MAX_PIXELS:
+        raise BadRecord(f"{what} {width} x {height} pixels, more than the {MAX_PIXELS:,} this package decodes "
+                        "or resizes to")
+
+
 def load(path):
-    """`decode` the file at `path`; a file that cannot be read (vanished, dangling link) is a BadRecord too."""
+    """`decode` the file at `path`; a file that cannot be read (vanished, dangling link) is a BadRecord too.
+
+    Only a regular file is read: a FIFO, a socket or a device (or a link to one) in an image folder is
+    a BadRecord, found without reading it (a FIFO's read waits for a writer forever). The file is
+    opened with O_NONBLOCK, so that one swapped in after the check does not block either.
+    """
     try:
-        with open(path, "rb") as f:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise BadRecord("not a regular file (a FIFO, socket or device); only files are read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise BadRecord("not a regular file (a FIFO, socket or device); only files are read")
             data = f.read()
     except OSError as err:
         raise BadRecord(f"cannot read the file ({err.strerror or type(err).__name__})") from None
@@ -240,6 +263,12 @@ def resize_and_crop(image, size, backend="pillow", interpolation="bicubic"):
     -------
     numpy.ndarray
         uint8, shape (size, size, 3).
+
+    Raises
+    ------
+    BadRecord
+        If the resized image (before the crop) would have more than `MAX_PIXELS` pixels: an extreme
+        aspect ratio, such as 1 x 100,000.
     """
     if isinstance(image, Image.Image):
         image = to_rgb(image)
@@ -247,6 +276,7 @@ def resize_and_crop(image, size, backend="pillow", interpolation="bicubic"):
     else:
         height, width = image.shape[:2]
     out_h, out_w = resized_shape(height, width, size)
+    check_pixels(out_w, out_h, f"its shorter side resized to {size}, the {width} x {height} image would be")
     return center_crop(resize(image, out_h, out_w, backend, interpolation), size)
 
 

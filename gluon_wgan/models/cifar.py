@@ -8,15 +8,10 @@ layers, biases, and a critic whose first two convolutions are the only ones norm
 """
 from mxnet.gluon import nn
 
-from .choices import CRITIC_NORMS, GENERATOR_NORMS
+from .choices import CIFAR_IMAGE_SIZE, CRITIC_NORMS, GENERATOR_NORMS, check_network
 from .layers import add_layers, normalization
 
-IMAGE_SIZE = 32
-
-
-def _check_image_size(image_size):
-    if image_size != IMAGE_SIZE:
-        raise ValueError(f"the CIFAR-10 networks are built for 32x32 images, got image_size {image_size!r}")
+IMAGE_SIZE = CIFAR_IMAGE_SIZE
 
 
 def _stride2(conv_class, channels, in_channels, use_bias):
@@ -44,7 +39,7 @@ class CIFARGenerator(nn.HybridBlock):
 
     def __init__(self, image_size=IMAGE_SIZE, nz=128, dim=128, norm="batch", **kwargs):
         super().__init__(**kwargs)
-        _check_image_size(image_size)
+        check_network("generator", "cifar", image_size=image_size, nz=nz, width=dim)
         if norm not in GENERATOR_NORMS:
             raise ValueError(f"generator norm must be one of {GENERATOR_NORMS}, got {norm!r}")
         hidden_bias = norm == "none"
@@ -85,7 +80,7 @@ class CIFARCritic(nn.HybridBlock):
 
     def __init__(self, image_size=IMAGE_SIZE, dim=128, norm="batch", use_bias=True, **kwargs):
         super().__init__(**kwargs)
-        _check_image_size(image_size)
+        check_network("critic", "cifar", image_size=image_size, width=dim)
         if norm not in CRITIC_NORMS:
             raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, got {norm!r}")
         with self.name_scope():

@@ -6,16 +6,17 @@ per sample.
 """
 from mxnet.gluon import nn
 
-from .choices import ACTIVATIONS, CRITIC_NORMS, FILTERS, GENERATOR_NORMS
+from .choices import CRITIC_NORMS, GENERATOR_NORMS, check_network, image_size_problems
 from .layers import Gate, Tanh, add_layers, normalization
 
 
 def _hidden_activation(activation, dcgan_layer, tanh_layer=Tanh):
     """The nonlinearity after each hidden layer: DCGAN's own (`dcgan_layer()`), tanh everywhere, or
     gated units everywhere (the "tanh" and "gated multiplicative" rows of the WGAN-GP paper's Fig. 2)."""
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-    return {"tanh": tanh_layer, "gated": Gate}.get(activation, dcgan_layer)()
+    layers = {"dcgan": dcgan_layer, "tanh": tanh_layer, "gated": Gate}
+    if activation not in layers:
+        raise ValueError(f"--activation must be one of {', '.join(layers)}, got {activation!r}")
+    return layers[activation]()
 
 
 # The generator's ReLU and tanh: MXNet's Activation operator, which MKL-DNN computes in the
@@ -37,10 +38,9 @@ def _widening(activation):
 
 
 def check_image_size(image_size):
-    """Raise `ValueError` unless `image_size` is a power of two >= 16."""
-    if not isinstance(image_size, int) or image_size < 16 or image_size & (image_size - 1):
-        raise ValueError("image_size must be a power of two >= 16 (16, 32, 64, 128, ...) so the "
-                         f"stride-2 pyramid reaches 4x4, got {image_size!r}")
+    """Raise `ValueError` unless `image_size` is a power of two >= 16 (`choices.image_size_problems`)."""
+    for problem in image_size_problems("dcgan", image_size):
+        raise ValueError(problem)
 
 
 def _pyramid_depth(image_size):
@@ -76,11 +76,10 @@ class DCGANGenerator(nn.HybridBlock):
     def __init__(self, image_size=64, nz=100, ngf=64, nc=3, n_extra_layers=0, norm="batch",
                  filters="doubling", activation="dcgan", **kwargs):
         super().__init__(**kwargs)
-        check_image_size(image_size)
+        check_network("generator", "dcgan", image_size=image_size, nz=nz, width=ngf, n_extra_layers=n_extra_layers,
+                      activation=activation, gen_filters=filters)
         if norm not in GENERATOR_NORMS:
             raise ValueError(f"generator norm must be 'batch' or 'none', got {norm!r}")
-        if filters not in FILTERS:
-            raise ValueError(f"filters must be one of {FILTERS}, got {filters!r}")
         hidden = lambda: _hidden_activation(activation, _generator_relu, _generator_tanh)  # noqa: E731
         hidden()   # checks the name before anything is built
         depth = _pyramid_depth(image_size)
@@ -130,7 +129,8 @@ class DCGANCritic(nn.HybridBlock):
     def __init__(self, image_size=64, ndf=64, nc=3, n_extra_layers=0, norm="batch", use_bias=False,
                  activation="dcgan", **kwargs):
         super().__init__(**kwargs)
-        check_image_size(image_size)
+        check_network("critic", "dcgan", image_size=image_size, width=ndf, n_extra_layers=n_extra_layers,
+                      activation=activation)
         if norm not in CRITIC_NORMS:
             raise ValueError(f"critic norm must be one of {CRITIC_NORMS}, got {norm!r}")
         depth = _pyramid_depth(image_size)

@@ -26,7 +26,7 @@ import math
 import mxnet as mx
 
 from .. import compat
-from .choices import OPTIMIZERS, RMSPROP_EPS_MODES
+from .choices import optimizer_problems
 
 
 def _clip_gradient(value):
@@ -59,7 +59,7 @@ class TorchRMSProp(mx.optimizer.Optimizer):
     learning_rate : float, default 0.01
         PyTorch's default; the WGAN paper uses 5e-5.
     alpha : float, default 0.99
-        Decay of the squared-gradient average, in [0, 1).
+        Decay of the squared-gradient average, in (0, 1).
     epsilon : float, default 1e-8
         Added to ``sqrt(n)``; >= 0.
     **kwargs
@@ -68,14 +68,14 @@ class TorchRMSProp(mx.optimizer.Optimizer):
     Raises
     ------
     ValueError
-        If `alpha` is not in [0, 1) or `epsilon` is negative.
+        If `alpha` is not in (0, 1) or `epsilon` is negative (`optimizer_problems`, which names them
+        --rmsprop-alpha and --rmsprop-eps).
     """
 
     def __init__(self, learning_rate=0.01, alpha=0.99, epsilon=1e-8, **kwargs):
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
-        if not epsilon >= 0.0:
-            raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+        problems = optimizer_problems(rmsprop_alpha=alpha, rmsprop_eps=epsilon)
+        if problems:
+            raise ValueError(problems[0])
         super().__init__(learning_rate=learning_rate, **kwargs)
         self.alpha = alpha
         self.epsilon = epsilon
@@ -178,24 +178,10 @@ def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsp
     ValueError
         One line naming the flag, for an unknown name or a value out of range.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    if rmsprop_eps_mode not in RMSPROP_EPS_MODES:
-        raise ValueError(f"--rmsprop-eps-mode must be 'torch' or 'mxnet', got {rmsprop_eps_mode!r}")
-    # `not x > 0` rather than `x <= 0` so that NaN is refused too.
-    if not lr > 0:
-        raise ValueError(f"the learning rate (--lr-d, --lr-g) must be > 0, got {lr}")
-    if not rmsprop_eps >= 0:
-        raise ValueError(f"--rmsprop-eps must be >= 0, got {rmsprop_eps}")
-    if not 0 < rmsprop_alpha < 1:
-        raise ValueError(f"--rmsprop-alpha must be in (0, 1), got {rmsprop_alpha}")
-    for flag, beta in (("--beta1", beta1), ("--beta2", beta2)):
-        if not 0 <= beta < 1:
-            raise ValueError(f"{flag} must be in [0, 1), got {beta}")
-    if not adam_eps >= 0:
-        raise ValueError(f"adam_eps must be >= 0, got {adam_eps}")
-    if not wd >= 0:
-        raise ValueError(f"wd must be >= 0, got {wd}")
+    problems = optimizer_problems(name, {"the learning rate (--lr-d, --lr-g)": lr}, rmsprop_eps, rmsprop_eps_mode,
+                                  rmsprop_alpha, beta1, beta2, adam_eps, wd)
+    if problems:
+        raise ValueError(problems[0])
 
     if name == "rmsprop" and rmsprop_eps_mode == "torch":
         return TorchRMSProp(learning_rate=lr, alpha=rmsprop_alpha, epsilon=rmsprop_eps, wd=wd)
@@ -206,4 +192,6 @@ def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsp
         return mx.optimizer.Adam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=adam_eps, wd=wd)
     if name == "torch-adam":
         return TorchAdam(learning_rate=lr, beta1=beta1, beta2=beta2, epsilon=adam_eps, wd=wd)
-    return mx.optimizer.SGD(learning_rate=lr, momentum=0.0, wd=wd)
+    if name == "sgd":
+        return mx.optimizer.SGD(learning_rate=lr, momentum=0.0, wd=wd)
+    raise ValueError(f"--optimizer {name!r} is in OPTIMIZERS but make_optimizer does not build it")

@@ -313,7 +313,10 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     out = out or sys.stdout
-    use_physical_cores()   # before MXNet loads, which reads OMP_NUM_THREADS once
+    try:
+        use_physical_cores()   # before MXNet loads, which reads OMP_NUM_THREADS once
+    except ValueError as err:
+        parser.error(str(err))
     if args.iterations < 1 or args.image_size < 16 or args.image_size % 16:
         parser.error("--iterations must be at least 1 and --image-size a multiple of 16")
     out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")

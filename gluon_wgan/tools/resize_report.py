@@ -20,7 +20,7 @@ from PIL import Image
 
 from ..data.folder import list_images
 from ..data.lsun import LMDBImages, available_categories, category_path, check_data_file, data_file, is_lmdb
-from ..data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, load, resize_and_crop
+from ..data.transforms import BACKENDS, FILTERS, INTERPOLATIONS, BadRecord, check_pixels, load, resize_and_crop
 from ..utils.files import atomic_write, check_writable_dir
 
 PAIRS = (("pillow", "opencv"), ("pillow", "mxnet"), ("opencv", "mxnet"))
@@ -167,6 +167,10 @@ def run(source, size=64, limit=None, outdir=".", progress=None):
     if limit is not None and (int(limit) != limit or limit < 1):
         raise ValueError(f"--limit must be a positive integer, got {limit!r}")
     _check_memory(size)
+    try:
+        check_pixels(size, size, f"--size {size} is too large: resized images of")
+    except BadRecord as err:
+        raise ValueError(str(err)) from None
     images = _Source(source, limit)
     try:
         check_writable_dir(outdir)

@@ -252,6 +252,18 @@ def plot_w_estimates(runs, path, window=101):
     atomic_write(path, buffer.getvalue())
 
 
+# A GIF stores each frame's duration in hundredths of a second as an unsigned 16-bit number.
+MAX_FRAME_MS = 655350
+
+
+def frame_ms_problems(duration_ms):
+    """Messages for a GIF frame duration (--frame-ms) a GIF cannot hold ([] when it can)."""
+    if not 1 <= duration_ms <= MAX_FRAME_MS:
+        return [f"--frame-ms must be from 1 to {MAX_FRAME_MS} (a GIF holds up to 655.35 s per frame), "
+                f"got {duration_ms}"]
+    return []
+
+
 def save_progress_gif(run_dir, path, duration_ms=250):
     """A looping GIF of `run_dir`'s sample grids in gen_iter order, one frame per grid, at `path`.
 
@@ -261,9 +273,11 @@ def save_progress_gif(run_dir, path, duration_ms=250):
     Raises
     ------
     ValueError
-        If the run has no sample grid.
+        If the run has no sample grid, or `duration_ms` is out of `frame_ms_problems`' range.
     """
     check_output(path, ("gif",))
+    for problem in frame_ms_problems(duration_ms):
+        raise ValueError(problem)
     grids = sample_grids(run_dir)
     if not grids:
         raise ValueError(f"{run_dir}: no sample grids in samples/ for a GIF")
@@ -305,7 +319,7 @@ def _read_rgb(path):
 
 
 def _read_records(path):
-    """The records of a metrics.jsonl; a line cut short by a kill is skipped, as `files.read_jsonl` does.
+    """The records of a metrics.jsonl; a line cut short by a kill is skipped (a run may be writing it).
 
     Raises ValueError naming the file and line for a line that is JSON but not an object: no kill
     writes that, so the file was edited or is not a metrics log.

@@ -7,7 +7,7 @@ the thread count before MXNet loads.
 import argparse
 
 from ..data.choices import TOY_DATASETS
-from ..training.choices import TOY_METHODS
+from ..training.choices import TOY_METHODS, toy_problems
 from ..utils.files import check_writable_dir
 from ..utils.oneline import OneLineParser
 
@@ -96,18 +96,9 @@ def parse_args(argv=None):
         parser.set_defaults(**TOY_PRESETS[args.preset])
         args = parser.parse_args(argv)
     gen_iters = DEFAULT_GEN_ITERS[args.figure] if args.gen_iters is None else args.gen_iters
-    for flag, value in (("--gen-iters", gen_iters), ("--critic-iters", args.critic_iters),
-                        ("--batch-size", args.batch_size), ("--hidden", args.hidden)):
-        if value < 1:
-            parser.error(f"{flag} must be >= 1, got {value}")
-    if args.depth < 2:
-        parser.error(f"--depth must be >= 2, got {args.depth}")
-    if args.eval_samples < 2:
-        parser.error(f"--eval-samples must be >= 2, got {args.eval_samples}")
-    if args.eval_every is not None and args.eval_every < 1:
-        parser.error(f"--eval-every must be >= 1, got {args.eval_every}")
-    if not args.gp_weight >= 0:
-        parser.error(f"--gp-weight must be >= 0, got {args.gp_weight}")
+    for problem in toy_problems(gen_iters, args.gp_weight, args.critic_iters, args.batch_size, args.hidden,
+                                args.eval_every, args.eval_samples, args.depth):
+        parser.error(problem)
     try:
         check_writable_dir(args.outdir)
     except ValueError as err:

@@ -25,8 +25,10 @@ def build_generator(cfg):
     if cfg.generator in RESNETS:
         return get_model(f"{cfg.generator}_generator", image_size=cfg.image_size, nz=cfg.nz, dim=cfg.ngf,
                          norm=cfg.gen_norm, init=cfg.init)
-    return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
-                     hidden=cfg.mlp_hidden)
+    if cfg.generator == "mlp":
+        return get_model("mlp_generator", out_shape=(3, cfg.image_size, cfg.image_size), nz=cfg.nz,
+                         hidden=cfg.mlp_hidden)
+    raise ValueError(f"--generator {cfg.generator!r}: build_generator does not build it")
 
 
 def build_critic(cfg):
@@ -41,7 +43,9 @@ def build_critic(cfg):
     if cfg.critic in RESNETS:
         return get_model(f"{cfg.critic}_critic", image_size=cfg.image_size, dim=cfg.ndf, norm=cfg.critic_norm,
                          init=cfg.init)
-    return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
+    if cfg.critic == "mlp":
+        return get_model("mlp_critic", in_shape=(3, cfg.image_size, cfg.image_size), hidden=cfg.mlp_hidden)
+    raise ValueError(f"--critic {cfg.critic!r}: build_critic does not build it")
 
 
 def build_models(cfg, ctx):

@@ -4,7 +4,7 @@ import shlex
 
 from ..data import loader_workers
 from ..data.choices import EMBEDDED, IN_MEMORY
-from .schedule import critic_iters
+from . import schedule
 
 _OBJECTIVES = {
     "wgan": "WGAN, critic weights clipped to [-{clamp:g}, {clamp:g}] ({clip_when} each critic update)",
@@ -17,8 +17,8 @@ _OBJECTIVES = {
 def total_critic_iters(cfg):
     """Critic iterations of the whole run: what the progress bar counts, since the warm-up and the
     bursts make some generator iterations 20 times as long as the others."""
-    return sum(critic_iters(i, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters, cfg.burst_every)
-               for i in range(cfg.gen_iters))
+    return schedule.total_critic_iters(cfg.gen_iters, cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters,
+                                       cfg.burst_every)
 
 
 def header(cfg, contexts, outdir, resumed_at=None):

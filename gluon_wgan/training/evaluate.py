@@ -31,7 +31,7 @@ from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDIncepti
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from . import checkpoint
 from .build import build_generator
-from .choices import INCEPTIONS
+from .choices import INCEPTIONS, sample_count_problems
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 1      # bump when the way real statistics are computed changes
@@ -119,8 +119,8 @@ def real_statistics(extractor, dataset, root=None, image_size=64, resize_backend
     ValueError
         Bad dataset options (from `get_dataset`), `n_images` < 2, or no readable image.
     """
-    if int(n_images) < 2:
-        raise ValueError(f"--n-real must be at least 2 (a covariance needs two images), got {n_images}")
+    for problem in sample_count_problems("--n-real", n_images):
+        raise ValueError(problem)
     data = get_dataset(dataset, root=root, image_size=image_size, resize_backend=resize_backend,
                        interpolation=interpolation, lsun_category=lsun_category)
     n = min(int(n_images), len(data))
@@ -240,8 +240,8 @@ def evaluate_generator(generator, real_stats, extractor, n_samples=N_SAMPLES, ba
         ``fid``, ``is_mean``, ``is_std``, ``n`` (plain Python numbers, JSON-ready) and the
         ``fid_method`` that computed the FID.
     """
-    if int(n_samples) < 2:
-        raise ValueError(f"--n-samples must be at least 2, got {n_samples}")
+    for problem in sample_count_problems("--n-samples", n_samples):
+        raise ValueError(problem)
     nz = nz or generator.nz
     ctx = ctx or next(iter(generator.collect_params().values())).list_ctx()[0]
     rng = np.random.default_rng(seed)

@@ -399,6 +399,7 @@ def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
                              "choose another --outdir")
     if latest is not None:
         checkpoint.check(latest, trust_pickled_states)   # before anything reads its files
+        read_metrics(paths["metrics"])   # damage is refused here, before any work, not at the first sample
     return latest
 
 

@@ -1,5 +1,19 @@
-"""How many critic iterations precede each generator iteration, and the learning rate's decay."""
+"""How many critic iterations precede each generator iteration, and in a whole run; the learning rate's decay."""
 from .choices import LR_DECAYS
+
+
+def schedule_problems(d_iters=5, warmup=25, burst=100, burst_every=500, gen_iters=1):
+    """One-line messages, named by flag, for each schedule option out of range ([] when all are fine).
+
+    The one statement of the schedule's bounds: `TrainConfig.problems` reports them, `critic_iters`
+    and `total_critic_iters` raise the first.
+    """
+    found = [f"{flag} must be at least 1, got {value}"
+             for flag, value in (("--d-iters", d_iters), ("--burst-d-iters", burst), ("--gen-iters", gen_iters))
+             if not value >= 1]
+    return found + [f"{flag} must be >= 0, got {value}"
+                    for flag, value in (("--warmup-iters", warmup), ("--burst-every", burst_every))
+                    if not value >= 0]
 
 
 def critic_iters(gen_iter, d_iters=5, warmup=25, burst=100, burst_every=500):
@@ -9,7 +23,13 @@ def critic_iters(gen_iter, d_iters=5, warmup=25, burst=100, burst_every=500):
     iterations and for every 500th one, so that the critic is close to optimal when its gradient is
     used (Arjovsky et al. 2017, section 3 and Algorithm 1); otherwise `d_iters` times. `warmup=0`
     and `burst_every=0` switch the two bursts off (WGAN-GP's schedule).
+
+    Raises
+    ------
+    ValueError
+        For an option out of range (`schedule_problems`): a generator iteration needs a critic update.
     """
+    _check(schedule_problems(d_iters, warmup, burst, burst_every))
     if gen_iter < warmup or (burst_every and gen_iter % burst_every == 0):
         return burst
     return d_iters
@@ -26,3 +46,26 @@ def lr_factor(gen_iter, gen_iters, decay="none"):
     if decay not in LR_DECAYS:
         raise ValueError(f"lr decay must be one of {LR_DECAYS}, got {decay!r}")
     return max(0.0, 1.0 - gen_iter / gen_iters) if decay == "linear" else 1.0
+
+
+def total_critic_iters(gen_iters, d_iters=5, warmup=25, burst=100, burst_every=500):
+    """The sum of `critic_iters(i, ...)` over generator iterations 0 .. gen_iters - 1, in closed form
+    (a sum over the iterations would take hours for --gen-iters 1e12).
+
+    Burst iterations: the first min(warmup, gen_iters), and after them the multiples of burst_every
+    below gen_iters; multiples of k in [a, b) number ceil(b / k) - ceil(a / k).
+    """
+    _check(schedule_problems(d_iters, warmup, burst, burst_every, gen_iters))
+    bursts = min(warmup, gen_iters)
+    if burst_every:
+        bursts += _ceil_div(gen_iters, burst_every) - _ceil_div(bursts, burst_every)
+    return bursts * burst + (gen_iters - bursts) * d_iters
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+def _check(problems):
+    if problems:
+        raise ValueError(problems[0])

@@ -36,7 +36,7 @@ from ..metrics import wasserstein1
 from ..models import MLPCritic, MLPGenerator
 from ..optim import make_optimizer
 from ..penalty import check_penalty_support
-from .choices import TOY_METHODS
+from .choices import TOY_METHODS, toy_problems
 from .methods import METHODS
 from .steps import critic_step, generator_step
 
@@ -73,15 +73,8 @@ def check_toy_args(dataset="8gaussians", method="wgan-gp", gen_iters=1, gp_weigh
         raise ValueError(f"--dataset must be one of {', '.join(TOY_DATASETS)}, got {dataset!r}")
     if method not in TOY_METHODS:
         raise ValueError(f"--method must be one of {', '.join(TOY_METHODS)}, got {method!r}")
-    for flag, value, low in (("--gen-iters", gen_iters, 1), ("--critic-iters", critic_iters, 1),
-                             ("--batch-size", batch_size, 1), ("--hidden", hidden, 1),
-                             ("--eval-samples", eval_samples, 2)):
-        if int(value) != value or value < low:
-            raise ValueError(f"{flag} must be an integer >= {low}, got {value!r}")
-    if eval_every is not None and (int(eval_every) != eval_every or eval_every < 1):
-        raise ValueError(f"--eval-every must be a positive integer, got {eval_every!r}")
-    if not gp_weight >= 0:
-        raise ValueError(f"--gp-weight must be >= 0, got {gp_weight!r}")
+    for problem in toy_problems(gen_iters, gp_weight, critic_iters, batch_size, hidden, eval_every, eval_samples):
+        raise ValueError(problem)
 
 
 def build_mlps(hidden=512, n_hidden=3, ctx=None):
@@ -334,8 +327,8 @@ def run_figure_1b(outdir, gen_iters=20, depth=12, hidden=512, gp_weight=0.1, cla
     batches). Writes ``figure_1b.png`` and ``summary.json``.
     """
     check_writable_dir(outdir)
-    if int(depth) != depth or depth < 2:
-        raise ValueError(f"--depth must be an integer >= 2, got {depth!r}")
+    for problem in toy_problems(gen_iters, gp_weight, critic_iters, batch_size, hidden, depth=depth):
+        raise ValueError(problem)
     for c in clamps:
         if not c > 0:
             raise ValueError(f"clipping bounds must be > 0, got {c!r}")

@@ -9,6 +9,9 @@ import re
 
 from ..cuda import GPUProblem, check, gist, preload
 
+# MXNet sizes per-device tables by the largest id it is given: cpu(2147483647) made it allocate until
+# the machine swapped. A device id only names a share of the batch (or a GPU), so a small bound is enough.
+MAX_DEVICE_ID = 1023
 _DEVICE = re.compile(r"^(cpu|gpu)(?:\((\s*\d+\s*(?:,\s*\d+\s*)*)?\))?$")
 
 
@@ -68,6 +71,9 @@ def _split_devices(text):
         if not match:
             raise ValueError(f"--ctx {text!r}: cannot read {group!r}; use cpu, gpu(0) or gpu(0,1)")
         ids = [int(i) for i in match.group(2).split(",")] if match.group(2) else [0]
+        if max(ids) > MAX_DEVICE_ID:
+            raise ValueError(f"--ctx {text!r}: device ids run from 0 to {MAX_DEVICE_ID}, got {max(ids)}; "
+                             "use cpu, gpu(0) or gpu(0,1)")
         yield match.group(1), ids
 
 

@@ -188,16 +188,3 @@ def run_file_at(path):
         child, parent = parent, os.path.dirname(parent)
     return None
 
-
-def read_jsonl(path):
-    """The JSON records of a .jsonl file ([] if it does not exist); a line cut short by a kill is skipped."""
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for line in f:
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records

@@ -42,7 +42,17 @@ def use_physical_cores(environ=os.environ):
 
 
 def use_threads(count=None, environ=os.environ):
-    """`use_physical_cores`, with `count` threads instead when given (a small network: 1)."""
+    """`use_physical_cores`, with `count` threads instead when given (a small network: 1).
+
+    Raises
+    ------
+    ValueError
+        One line, when a thread-count variable that MXNet reads holds anything but a whole number of
+        threads (`check_thread_variables`).
+    """
+    for problem in thread_count_problems(count or 0):
+        raise ValueError(problem)
+    check_thread_variables(environ)
     if "mxnet" in sys.modules or "MXNET_OMP_MAX_THREADS" in environ:
         return None
     if "OMP_NUM_THREADS" not in environ:
@@ -51,3 +61,27 @@ def use_threads(count=None, environ=os.environ):
             return None
         environ["OMP_NUM_THREADS"] = str(count)
     return environ["OMP_NUM_THREADS"]
+
+
+# MXNet 1.9.1 reads these once as it loads, as a C int (dmlc::GetEnv): any other text, such as "abc",
+# "2,1" or "1.5", throws a C++ exception that nothing catches, and the process aborts (SIGABRT).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
+MAX_THREADS = 2 ** 31 - 1   # a C int: 99999999999 aborts as "abc" does
+
+
+def thread_count_problems(threads):
+    """Messages for a --threads value out of range ([] when fine); `TrainConfig.problems` and
+    `use_threads` both check it."""
+    if not 0 <= threads <= MAX_THREADS:
+        return [f"--threads must be from 0 (one per physical core) to {MAX_THREADS}, got {threads}"]
+    return []
+
+
+def check_thread_variables(environ=os.environ):
+    """Raise ValueError, in one line naming the variable and the mend, unless each of `THREAD_VARIABLES`
+    that is set holds a whole number from 1 to `MAX_THREADS`."""
+    for name in THREAD_VARIABLES:
+        value = environ.get(name)
+        if value is not None and not (value.strip().isdigit() and 1 <= int(value) <= MAX_THREADS):
+            raise ValueError(f"{name}={value!r} is not a number of threads (1 to {MAX_THREADS}), and MXNet would "
+                             f"abort on it: unset {name} or set it to the number of cores, e.g. {name}=2")
