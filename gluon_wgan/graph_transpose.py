@@ -11,6 +11,7 @@ parameter gradients where MXNet's `autograd.grad(create_graph=True)` cannot.
 Operators off that path are evaluated as they are (a weight computed from a parameter is recorded
 like any other value); an operator on it without an exact transpose is refused by name.
 """
+import contextlib
 import json
 import weakref
 from typing import NamedTuple
@@ -53,6 +54,7 @@ class CriticGraph:
                                  "which is neither its input nor one of its parameters")
         self.order = self._needed()
         self.live = self._live()
+        self.recorded = self._recorded()
         self.layers = _layer_names(critic)
 
     def _needed(self):
@@ -83,6 +85,23 @@ class CriticGraph:
                     stack.extend(j for j, _ in self.nodes[i].inputs)
         self.shape_only = varies - matters     # inputs of constants only: evaluated unrecorded
         return varies & matters
+
+    def _recorded(self):
+        """The live nodes to evaluate under record: those whose values a transpose reads
+        differentiably, and what they are computed from. The others feed masks and shapes only,
+        whose derivatives are zero: they run unrecorded (no graph kept for them)."""
+        recorded, stack = set(), []
+        for i in self.live:
+            node = self.nodes[i]
+            rule = op_transposes.RULES.get(node.op)
+            if rule is not None and rule.reads(node.attrs, self.live_inputs(node)):
+                stack.append(i)
+        while stack:
+            i = stack.pop()
+            if i in self.live and i not in recorded:
+                recorded.add(i)
+                stack.extend(j for j, _ in self.nodes[i].inputs)
+        return recorded
 
     def live_inputs(self, node):
         return tuple(j in self.live for j, _ in node.inputs)
@@ -169,8 +188,9 @@ def input_gradient(critic, x):
         ins = [values[j][k] for j, k in node.inputs]
         if i in graph.live:
             try:
-                outs, transposes[i] = op_transposes.RULES[node.op].apply(ins, graph.live_inputs(node),
-                                                                          node.attrs, node.op)
+                with contextlib.nullcontext() if i in graph.recorded else autograd.pause(train_mode=True):
+                    outs, transposes[i] = op_transposes.RULES[node.op].apply(ins, graph.live_inputs(node),
+                                                                              node.attrs, node.op)
             except ValueError as err:
                 graph.refuse(i, str(err))
             outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]

@@ -597,12 +597,27 @@ def _power_deriv(x, y, attrs):
 
 
 class Rule:
-    """How one operator is differentiated: `apply(ins, live, attrs, op)` -> (outputs, transpose),
-    and `problem(attrs, live)` -> why these attributes are refused, or ''."""
+    """How one operator is differentiated: `apply(ins, live, attrs, op)` -> (outputs, transpose);
+    `problem(attrs, live)` -> why these attributes are refused, or ''; `reads(attrs, live)` -> whether
+    the transpose reads forward values differentiably (a smooth derivative, a product's other factor,
+    a norm's statistics), so that they, and what they are computed from, must be recorded."""
 
-    def __init__(self, apply, problem=None):
+    def __init__(self, apply, problem=None, reads=False):
         self.apply = apply
         self.problem = problem or (lambda attrs, live: "")
+        self.reads = reads if callable(reads) else (lambda attrs, live: reads)
+
+
+def _smooth_activation(attrs, live):
+    return attrs.get("act_type") != "relu"
+
+
+def _smooth_leaky(attrs, live):
+    return attrs.get("act_type", "leaky") in ("elu", "selu", "gelu")
+
+
+def _several_live(attrs, live):
+    return sum(live) > 1
 
 
 def _unary(fn):
@@ -613,26 +628,26 @@ RULES = {
     # Elementwise, piecewise linear: masks.
     "relu": Rule(elementwise(lambda x, y, a: x > 0, mask=True)),
     "Activation": Rule(_activation, lambda a, l: "" if a.get("act_type") in _ACTIVATIONS
-                       else f"act_type {a.get('act_type')!r} (no rule written)"),
-    "LeakyReLU": Rule(_leaky_relu, _leaky_relu_problem),
+                       else f"act_type {a.get('act_type')!r} (no rule written)", reads=_smooth_activation),
+    "LeakyReLU": Rule(_leaky_relu, _leaky_relu_problem, reads=_smooth_leaky),
     "abs": Rule(elementwise(lambda x, y, a: nd.sign(x), mask=True)),
     "clip": Rule(elementwise(lambda x, y, a: (x > float(literal(a, "a_min"))) * (x < float(literal(a, "a_max"))),
                              mask=True)),
     "_maximum_scalar": Rule(elementwise(lambda x, y, a: x > _scalar(a), mask=True)),
     "_minimum_scalar": Rule(elementwise(lambda x, y, a: x < _scalar(a), mask=True)),
     # Elementwise, smooth: recorded derivatives.
-    "tanh": Rule(elementwise(_deriv_tanh)),
-    "sigmoid": Rule(elementwise(_deriv_sigmoid)),
-    "softrelu": Rule(elementwise(_deriv_softrelu)),
-    "softsign": Rule(elementwise(_deriv_softsign)),
-    "exp": Rule(elementwise(lambda x, y, a: y)),
-    "log": Rule(elementwise(lambda x, y, a: 1 / x)),
-    "square": Rule(elementwise(lambda x, y, a: 2 * x)),
-    "sqrt": Rule(elementwise(lambda x, y, a: 0.5 / y)),
-    "rsqrt": Rule(elementwise(lambda x, y, a: -0.5 * y * y * y)),
-    "reciprocal": Rule(elementwise(lambda x, y, a: -nd.square(y))),
-    "_rdiv_scalar": Rule(elementwise(lambda x, y, a: -y / x)),
-    "_power_scalar": Rule(elementwise(_power_deriv)),
+    "tanh": Rule(elementwise(_deriv_tanh), reads=True),
+    "sigmoid": Rule(elementwise(_deriv_sigmoid), reads=True),
+    "softrelu": Rule(elementwise(_deriv_softrelu), reads=True),
+    "softsign": Rule(elementwise(_deriv_softsign), reads=True),
+    "exp": Rule(elementwise(lambda x, y, a: y), reads=True),
+    "log": Rule(elementwise(lambda x, y, a: 1 / x), reads=True),
+    "square": Rule(elementwise(lambda x, y, a: 2 * x), reads=True),
+    "sqrt": Rule(elementwise(lambda x, y, a: 0.5 / y), reads=True),
+    "rsqrt": Rule(elementwise(lambda x, y, a: -0.5 * y * y * y), reads=True),
+    "reciprocal": Rule(elementwise(lambda x, y, a: -nd.square(y)), reads=True),
+    "_rdiv_scalar": Rule(elementwise(lambda x, y, a: -y / x), reads=True),
+    "_power_scalar": Rule(elementwise(_power_deriv), reads=True),
     # Linear, one input.
     "_copy": Rule(linear(lambda g, x, a: g)),
     "identity": Rule(linear(lambda g, x, a: g)),
@@ -674,21 +689,21 @@ RULES = {
     "broadcast_add": Rule(_add_sub(1)),
     "elemwise_sub": Rule(_add_sub(-1)),
     "broadcast_sub": Rule(_add_sub(-1)),
-    "elemwise_mul": Rule(_multiply),
-    "broadcast_mul": Rule(_multiply),
-    "elemwise_div": Rule(_divide),
-    "broadcast_div": Rule(_divide),
+    "elemwise_mul": Rule(_multiply, reads=True),
+    "broadcast_mul": Rule(_multiply, reads=True),
+    "elemwise_div": Rule(_divide, reads=True),
+    "broadcast_div": Rule(_divide, reads=True),
     "add_n": Rule(_add_n),
     "ElementWiseSum": Rule(_add_n),
     "Concat": Rule(_concat, _batch_axis_problem("dim", 1)),
     "SliceChannel": Rule(_split, _batch_axis_problem("axis", 1)),
-    "dot": Rule(_dot),
+    "dot": Rule(_dot, reads=_several_live),
     # Layers with parameters.
     "Convolution": Rule(_convolution, _convolution_problem),
-    "FullyConnected": Rule(_fully_connected),
-    "LayerNorm": Rule(_layer_norm, _layer_norm_problem),
-    "InstanceNorm": Rule(_instance_norm, _weights_not_live),
-    "gluon_wgan_layer_norm": Rule(_channel_layer_norm, _channel_layer_norm_problem),
+    "FullyConnected": Rule(_fully_connected, reads=_several_live),
+    "LayerNorm": Rule(_layer_norm, _layer_norm_problem, reads=True),
+    "InstanceNorm": Rule(_instance_norm, _weights_not_live, reads=True),
+    "gluon_wgan_layer_norm": Rule(_channel_layer_norm, _channel_layer_norm_problem, reads=True),
 }
 
 # Operators refused by name, with the reason.

@@ -33,11 +33,12 @@ CIFAR_IMAGE_SIZE = 32
 _RESNET_TENSORS = {"cifar_resnet": (9, 16, 1024), "resnet": (576, 128, 8192), "resnet101": (144, 128, 2048)}
 
 
-def image_size_problems(architecture, image_size):
-    """Messages for an `image_size` that `architecture`'s networks cannot be built for ([] if fine)."""
+def image_size_problems(architecture, image_size, flag="--generator/--critic"):
+    """Messages for an `image_size` that `architecture`'s networks (chosen by `flag`) cannot be built
+    for ([] if fine)."""
     if architecture in RESNETS and image_size != RESNETS[architecture]:
         size = RESNETS[architecture]
-        return [f"--generator/--critic {architecture} is built for {size}x{size} images: use --image-size {size}, "
+        return [f"{flag} {architecture} is built for {size}x{size} images: use --image-size {size}, "
                 f"not {image_size}"]
     if architecture == "cifar" and image_size != CIFAR_IMAGE_SIZE:
         return [f"--generator/--critic cifar are the WGAN-GP code's {CIFAR_IMAGE_SIZE}x{CIFAR_IMAGE_SIZE} "
@@ -60,7 +61,7 @@ def network_problems(role, architecture, image_size=64, nz=100, width=64, n_extr
     name_flag, width_flag = ("--generator", "--ngf") if role == "generator" else ("--critic", "--ndf")
     if architecture not in ARCHITECTURES:
         return [f"{name_flag} must be one of {', '.join(ARCHITECTURES)}, got {architecture!r}"]
-    found = image_size_problems(architecture, image_size)
+    found = image_size_problems(architecture, image_size, name_flag)
     sizes = (("--nz", nz),) if role == "generator" else ()
     sizes += ((width_flag, width),) if architecture != "mlp" else (("--mlp-hidden", mlp_hidden),)
     found += [f"{flag} must be at least 1, got {value}" for flag, value in sizes if not value >= 1]
