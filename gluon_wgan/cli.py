@@ -67,12 +67,19 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
-    use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+    use_threads(cfg.threads, small=small_network(cfg))   # before _check_environment loads MXNet, which reads it once
     _check_environment(parser, cfg)
     if dry_run:
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
         parser.exit(0)
     return cfg, dict(resume=resume, trust_pickled_states=trust, progress=not quiet)
+
+
+def small_network(cfg):
+    """Whether `cfg`'s networks are small enough to compute as fast on one thread as on several: images
+    of at most 32x32 (benchmarks/README.md, "Busy machines": the 32x32 runs; the 64x64 DCGAN gains
+    from a second core)."""
+    return cfg.image_size <= 32
 
 
 def _resume_config(explicit, preset):

@@ -115,8 +115,8 @@ class TrainConfig:
     tensorboard: bool = opt(False, "also write TensorBoard event files to OUTDIR/tensorboard: the values of "
                                    "metrics.jsonl and the sample grids")
     hybridize: bool = opt(True, "compile the networks with hybridize()")
-    threads: int = opt(0, "compute threads per process, set before MXNet loads (0: one per physical core); "
-                          "OMP_NUM_THREADS, when set, wins")
+    threads: int = opt(0, "compute threads per process, set before MXNet loads (0: one for images of at most "
+                          "32x32, else one per physical core); OMP_NUM_THREADS, when set, wins")
     eval_every: int = opt(0, "FID and Inception Score every this-many generator iterations, logged in "
                              "metrics.jsonl (0: never; see docs/metrics.md)")
     eval_samples: int = opt(5000, "generated images, and real images, per FID/IS evaluation")

@@ -6,12 +6,12 @@ See --help and docs/toy.md.
 import sys
 
 from gluon_wgan.tools.toy import parse_args
-from gluon_wgan.utils.threads import use_physical_cores
+from gluon_wgan.utils.threads import use_threads
 
 
 def main(argv=None):
-    use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
-    parser, args, gen_iters = parse_args(argv)
+    parser, args, gen_iters = parse_args(argv)   # loads neither numpy nor MXNet
+    use_threads(args.threads, small=True)   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     from tqdm import tqdm  # after parsing: --help and bad flags stay quick
 
     from gluon_wgan.training import toy

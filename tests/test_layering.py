@@ -17,7 +17,7 @@ ALLOWED = {
     # The options: each list of choices where its component defines it (see test_choices_import_nothing).
     "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods"},
     # The library.
-    "compat": set(), "native": set(), "losses": set(),
+    "compat": set(), "numpy_aliases": set(), "native": set(), "losses": set(),
     "optim": {"optim", "compat", "utils"},
     "models": {"native", "utils"},
     "transposes": {"models.layers", "native", "compat"},
