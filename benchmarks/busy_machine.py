@@ -36,15 +36,15 @@ CONTROLLED = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS", "OMP_WAIT_POLICY", "GO
 
 WORKLOADS = {
     # The WGAN-GP paper's toy MLP (3 x 512 ReLU, batch 256), 5 critic updates per generator update.
-    "toy": ["reproduce_toy.py", "--dataset", "8gaussians", "--gen-iters", "40", "--eval-every", "40",
+    "toy": ["reproduce_toy.py", "--dataset", "8gaussians", "--gen-iters", "15", "--eval-every", "15",
             "--eval-samples", "200", "--no-progress"],
     # The quickstart's networks (32x32, 16 filters), WGAN with clipping, without the preset (whose
     # --threads 1 would hide the default), 5 critic updates per generator update and no bursts.
     "wgan32": ["train_wgan.py", "--dataset", "shapes-simple", "--image-size", "32", "--ngf", "16", "--ndf", "16",
-               "--gen-iters", "30", "--warmup-iters", "0", "--burst-every", "0", "--quiet"],
+               "--gen-iters", "10", "--warmup-iters", "0", "--burst-every", "0", "--quiet"],
     # The WGAN-GP paper's DCGAN at 64x64 (64 filters, layer-norm critic), batch 64, 5 critic updates.
     "dcgan64-gp": ["train_wgan.py", "--method", "wgan-gp", "--dataset", "shapes", "--image-size", "64",
-                   "--gen-iters", "4", "--quiet"],
+                   "--gen-iters", "2", "--quiet"],
 }
 
 

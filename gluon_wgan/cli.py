@@ -67,11 +67,11 @@ def parse_config(argv=None):
         parser.error(str(err))
     for problem in cfg.problems():
         parser.error(problem)
-    use_threads(cfg.threads, small=small_network(cfg))   # before _check_environment loads MXNet, which reads it once
-    _check_environment(parser, cfg)
-    if dry_run:
+    if dry_run:   # the options alone: no data, device or folder is looked at, nothing is created
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
         parser.exit(0)
+    use_threads(cfg.threads, small=small_network(cfg))   # before _check_environment loads MXNet, which reads it once
+    _check_environment(parser, cfg)
     return cfg, dict(resume=resume, trust_pickled_states=trust, progress=not quiet)
 
 
@@ -110,7 +110,7 @@ def _check_environment(parser, cfg):
         if cfg.batch_size % devices:
             raise ValueError(f"--batch-size {cfg.batch_size} does not split evenly over the {devices} "
                              f"devices of --ctx {cfg.ctx}")
-        check_writable_dir(cfg.outdir)
+        check_writable_dir(cfg.outdir, keep=False)   # train() makes it: a refused start leaves none
     except ValueError as err:
         parser.error(str(err))
     if cfg.dataroot and not os.path.exists(cfg.dataroot) and cfg.dataset != "cifar10":   # cifar10 downloads into it

@@ -10,7 +10,8 @@ requirements.txt installs setuptools there, which provides it.)
 `restore_before_mxnet()` runs when ``gluon_wgan`` is imported (its ``__init__``), so every script,
 test and module of the package passes through it before any ``import mxnet``. It imports neither
 numpy nor MXNet itself (``train_wgan.py --help`` stays quick): it registers an import hook that, on
-the first ``import mxnet``, adds the missing aliases to numpy and steps aside. Each alias is the
+the first ``import mxnet`` (not a mere look-up of where it is), adds the missing aliases to numpy and
+steps aside. Each alias is the
 builtin type it named before numpy removed it, so code that used it computes what it did on numpy
 1.23; names numpy still has are left alone. Code that imports MXNet without importing gluon_wgan
 first gets no aliases.
@@ -31,14 +32,37 @@ def restore(np):
 
 
 class _BeforeMXNet(importlib.abc.MetaPathFinder):
-    """Restores the aliases when ``mxnet`` is first looked for, then lets the usual finders load it."""
+    """Finds ``mxnet`` as the other finders do, with a loader that restores the aliases first.
+
+    Only loading restores them: ``importlib.util.find_spec("mxnet")`` (cuda/ locates the wheel that
+    way) imports nothing.
+    """
 
     def find_spec(self, name, path=None, target=None):
-        if name == "mxnet":
-            _remove_hook()
-            import numpy
-            restore(numpy)
+        if name != "mxnet":
+            return None
+        for finder in sys.meta_path:
+            if finder is not self and hasattr(finder, "find_spec"):
+                spec = finder.find_spec(name, path, target)
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _RestoringLoader(spec.loader)
+                    return spec
         return None
+
+
+class _RestoringLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        _remove_hook()
+        import numpy
+        restore(numpy)
+        module.__loader__ = module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
 
 
 def _remove_hook():

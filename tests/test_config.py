@@ -68,6 +68,26 @@ def test_the_command_line_loads_neither_numpy_nor_mxnet():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_dry_run_of_any_preset_needs_no_data_and_creates_nothing(preset, capsys, tmp_path):
+    outdir = tmp_path / "runs" / "new"
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--dry-run", "--preset", preset, "--outdir", str(outdir)])
+    assert stop.value.code == 0
+    assert json.loads(capsys.readouterr().out)["preset"] == preset
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_refused_start_leaves_no_folder(capsys, tmp_path):
+    empty = tmp_path / "no-images"
+    empty.mkdir()
+    outdir = tmp_path / "runs" / "new"
+    with pytest.raises(SystemExit) as stop:
+        parse_config(["--dataset", "folder", "--dataroot", str(empty), "--outdir", str(outdir)])
+    assert stop.value.code == 2 and len(capsys.readouterr().err.splitlines()) == 1
+    assert not (tmp_path / "runs").exists()
+
+
 def test_dry_run_prints_resolved_json(capsys, tmp_path):
     with pytest.raises(SystemExit) as stop:
         parse_config(["--dry-run", "--method", "wgan-gp", "--outdir", str(tmp_path)])

@@ -111,7 +111,7 @@ def parse_args(argv=None):
     if not args.gp_weight >= 0:
         parser.error(f"--gp-weight must be >= 0, got {args.gp_weight}")
     try:
-        check_writable_dir(args.outdir)
+        check_writable_dir(args.outdir, keep=False)   # the run makes it, once it starts
     except ValueError as err:
         parser.error(str(err))
     return parser, args, gen_iters

@@ -2,6 +2,7 @@
 import logging
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import time
@@ -94,9 +95,15 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     Algorithm 1 (Gulrajani et al. 2017) changes, with the reference code's schedule of n_critic."""
     rank = kvstore.rank if kvstore is not None else 0
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
+    fresh = not os.path.exists(outdir)
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        run = setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        try:
+            run = setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        except BaseException:
+            if fresh:   # a refused start (data, evaluation weights, ...) leaves no folder behind
+                shutil.rmtree(outdir, ignore_errors=True)
+            raise
         state, pending, stopping = run.state, [], False
         with _stop_requests() as stop, run.stream, run.events or nullcontext():   # the stream's workers end with it
             clock = time.time()
