@@ -23,7 +23,9 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -57,20 +59,30 @@ def settings(cores):
     }
 
 
-def run_once(argv, env, workdir):
-    """Wall and CPU seconds of one command; raises if it fails."""
+def run_once(argv, env, workdir, timeout):
+    """Wall and CPU seconds of one command; raises if it fails. A run still going after `timeout`
+    seconds is stopped (SIGKILL) and reported as such, with the CPU seconds it took until then."""
     outdir = tempfile.mkdtemp(dir=workdir)
-    os.rmdir(outdir)   # train_wgan.py makes it
+    os.rmdir(outdir)   # the command makes it
     cmd = [sys.executable, os.path.join(SCRIPTS, argv[0]), *argv[1:], "--outdir", outdir]
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}: {stderr.decode()[-500:]}")
-    return dict(wall=round(wall, 2), cpu=round(usage.ru_utime + usage.ru_stime, 2))
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        timer.cancel()
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stopped = proc.returncode == -signal.SIGKILL and wall >= timeout
+        if proc.returncode and not stopped:
+            stderr.seek(0)
+            raise RuntimeError(f"{' '.join(cmd)} exited with {proc.returncode}: {stderr.read().decode()[-500:]}")
+    return dict(wall=round(wall, 2), cpu=round(usage.ru_utime + usage.ru_stime, 2), stopped=stopped)
+
+
+def _seconds(run, key):
+    return f"> {run[key]:.0f} (stopped)" if run["stopped"] else f"{run[key]:.1f}"
 
 
 class CompetingLoad:
@@ -98,6 +110,7 @@ def main(argv=None):
     parser.add_argument("--settings", nargs="+", choices=sorted(table), default=["old", "new"])
     parser.add_argument("--only", nargs="+", choices=sorted(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--load", type=int, default=2, help="busy-looping processes of the loaded runs")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds after which a run is stopped")
     parser.add_argument("--out", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
     base = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
@@ -112,16 +125,17 @@ def main(argv=None):
             for setting in args.settings:
                 env = dict(base, **table[setting])
                 load_idle = os.getloadavg()[0]
-                idle = run_once(WORKLOADS[name], env, workdir)
+                idle = run_once(WORKLOADS[name], env, workdir, args.timeout)
                 with CompetingLoad(args.load):
                     load_loaded = os.getloadavg()[0]
-                    loaded = run_once(WORKLOADS[name], env, workdir)
+                    loaded = run_once(WORKLOADS[name], env, workdir, args.timeout)
                 row = dict(run=name, setting=setting, env=table[setting], idle=idle, loaded=loaded,
                            loadavg=[load_idle, load_loaded])
                 rows.append(row)
-                print(f"| {name} | {setting} | {idle['wall']:.1f} | {idle['cpu']:.1f} | {loaded['wall']:.1f} | "
-                      f"{loaded['cpu']:.1f} | {loaded['wall'] / idle['wall']:.2f} | "
-                      f"{loaded['cpu'] / idle['cpu']:.2f} | {load_idle:.1f}, {load_loaded:.1f} |", flush=True)
+                print(f"| {name} | {setting} | {_seconds(idle, 'wall')} | {_seconds(idle, 'cpu')} | "
+                      f"{_seconds(loaded, 'wall')} | {_seconds(loaded, 'cpu')} | "
+                      f"{loaded['wall'] / idle['wall']:.2f} | {loaded['cpu'] / idle['cpu']:.2f} | "
+                      f"{load_idle:.1f}, {load_loaded:.1f} |", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(dict(cores=cores, workloads=WORKLOADS, rows=rows), f, indent=1)

@@ -33,7 +33,7 @@ ALLOWED = {
     "tools.doctor": {"cuda", "config", "models", "losses", "penalty", "native", "training", "utils"},
     "tools.launch": {"utils"},
     "tools.resize_report": {"data", "utils"},
-    "tools.runs": {"plots", "utils"},
+    "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},
 }
 CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py"]

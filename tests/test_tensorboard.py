@@ -43,6 +43,9 @@ def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg):
     for key, value in expected.items():
         assert scalars[key] == np.float32(value), key    # TensorBoard keeps float32
     assert sorted(images) == [3, 6]
+    # One numbering: the scalars of the record written after N generator iterations sit at step N,
+    # as the sample grid drawn then does.
+    assert {step for _, step in scalars} == set(range(1, 7))
     for step, image in images.items():
         png = np.asarray(Image.open(os.path.join(cfg.outdir, "samples", f"{step:07d}.png")))
         np.testing.assert_array_equal(image, png)

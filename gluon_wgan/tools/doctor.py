@@ -317,7 +317,6 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
     use_threads(args.threads)   # before MXNet loads, which reads OMP_NUM_THREADS once
     if args.iterations < 1 or args.image_size < 16 or args.image_size % 16:
         parser.error("--iterations must be at least 1 and --image-size a multiple of 16")
-    out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")
     try:
         if args.device is None:
             found = check(args.gpu)
@@ -331,6 +330,8 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
             if args.smoke else []
     except GPUProblem as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    # After the checks: a problem is its one line alone.
+    out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")
     out.write("\n".join(report(found, rows)) + "\n")
     if not all(agree(row) for row in rows):
         return 1

@@ -244,9 +244,9 @@ def _count(run, n_critic, out, pending):
     `pending` for the next host sync."""
     state = run.state
     state.critic_iters_total += n_critic
+    state.gen_iter += 1   # records count 1..N: "after N generator iterations", as samples/ and checkpoints
     pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,
                         critic_iters_total=state.critic_iters_total, out=out))
-    state.gen_iter += 1
     state.batches = run.stream.position
     state.skipped_records = run.stream.skipped
     run.bar.update(n_critic)
