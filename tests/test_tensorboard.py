@@ -2,6 +2,7 @@
 from TensorBoard's record format (length, CRC, Event proto) without TensorBoard."""
 import io
 import json
+import logging
 import os
 import struct
 
@@ -26,9 +27,11 @@ def read_events(folder):
     return events
 
 
-def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg):
+def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg, caplog):
     cfg = tiny_cfg(gen_iters=6, tensorboard=True)
-    train(cfg, progress=False)
+    with caplog.at_level(logging.INFO):
+        train(cfg, progress=False)
+    assert not [r for r in caplog.records if r.name.startswith("mxboard")]   # its "opened", "wrote N events"
     scalars, images = {}, {}
     for event in read_events(os.path.join(cfg.outdir, "tensorboard")):
         for value in event.summary.value:

@@ -22,7 +22,8 @@ class EventLog:
         except ImportError as err:   # a broken install: mxboard is in requirements.txt
             raise ValueError(f"--tensorboard needs mxboard ({err}); pip install -r requirements.txt") from None
         self.folder = os.path.join(outdir, FOLDER)
-        self._writer = SummaryWriter(logdir=self.folder)
+        # verbose=False: no "successfully opened events file" / "wrote N events to disk" log lines.
+        self._writer = SummaryWriter(logdir=self.folder, verbose=False)
 
     def add_records(self, records):
         """Every number of each metrics.jsonl record, tagged by its key, at its gen_iter."""
