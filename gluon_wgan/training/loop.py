@@ -13,7 +13,6 @@ from typing import Callable, NamedTuple, Optional
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
-from tqdm import tqdm
 
 from .. import native, plots
 from ..config import TrainConfig, resume_differences, to_dict
@@ -156,7 +155,7 @@ class Run:
     agreement: Optional[WorkerAgreement]   # dist_sync: when the workers stop together
     evaluate: Optional[Callable]           # --eval-every: generator -> {'fid', 'is_mean', 'is_std'}
     events: Optional[EventLog]             # --tensorboard
-    bar: tqdm
+    bar: object                 # console.progress_bar: tqdm on a terminal, else PlainProgress
 
 
 def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
@@ -201,8 +200,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
     # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
     # generator iterations would read its rate off them and misjudge the rest.
-    bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
-               unit=" critic it", dynamic_ncols=True)
+    bar = console.progress_bar(console.total_critic_iters(cfg), initial=state.critic_iters_total, enabled=progress)
     events = EventLog(outdir) if cfg.tensorboard else None
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
