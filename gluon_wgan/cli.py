@@ -41,7 +41,9 @@ def build_parser():
         if f.name == "preset":   # its own flag above, with the presets as choices
             continue
         meta = dict(f.metadata)
-        help_text = f"{meta.pop('help')} (default: {f.default})"
+        help_text = meta.pop("help")
+        if "(default:" not in help_text:   # else the help says what the default does, once
+            help_text += f" (default: {f.default})"
         if f.type in (bool, "bool"):
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
@@ -65,7 +67,7 @@ def parse_config(argv=None):
         cfg = _resume_config(explicit, preset) if resume else resolve(explicit, preset)
     except ValueError as err:
         parser.error(str(err))
-    for problem in cfg.problems():
+    for problem in cfg.problems(files=not dry_run):
         parser.error(problem)
     if dry_run:   # the options alone: no data, device or folder is looked at, nothing is created
         print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))

@@ -130,8 +130,9 @@ class TrainConfig:
     # Set by --preset (the command line's own flag), recorded so that plots can name the run by it.
     preset: str = opt(None, "the preset the run started from")
 
-    def problems(self):
-        """Yield a one-line message, named by its flag, for each invalid option."""
+    def problems(self, files=True):
+        """Yield a one-line message, named by its flag, for each invalid option; with ``files=False``
+        (a dry run) not those about files this machine must hold (--inception-weights)."""
         for f in fields(self):
             value = getattr(self, f.name)
             if _kind(f) is float and not math.isfinite(value):
@@ -147,10 +148,10 @@ class TrainConfig:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
         if self.eval_samples < 2:
             yield f"--eval-samples must be at least 2, got {self.eval_samples}"
-        if self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
+        if files and self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
             yield ("--inception fid-inception needs --inception-weights pt_inception-2015-12-05-6726825d.pth, "
                    "which you download yourself (docs/metrics.md)")
-        if self.inception_weights and not os.path.isfile(self.inception_weights):
+        if files and self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
         for name in ("workers", "warmup_iters", "burst_every", "n_extra_layers", "eval_every", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 0:

@@ -128,6 +128,11 @@ def test_unwritable_outdir(tmp_path, capsys):
     assert "not writable" in capsys.readouterr().err
 
 
+def test_each_option_shows_one_default():
+    for action in build_parser()._actions:
+        assert (action.help or "").count("(default:") <= 1, action.option_strings
+
+
 def test_cli_doc_is_the_help_verbatim():
     with open(os.path.join(ROOT, "docs", "cli.md")) as f:
         doc = f.read()
