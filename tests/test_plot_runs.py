@@ -14,8 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "plot_runs.py")
 
 
-def cli(*argv):
-    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120)
+def cli(*argv, cwd=None):
+    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_figure_and_gif(tmp_path):
@@ -128,6 +128,16 @@ def test_help():
     assert result.returncode == 0
     for flag in ("--out", "--window", "--labels", "--gif", "--gif-out", "--inception-score"):
         assert flag in result.stdout
+
+
+def test_gif_names_the_run_once_and_out_has_a_default(tmp_path):
+    run = make_run(tmp_path / "short", [1.0, 0.5] * 10, (10, 20), dict(method="wgan"))
+    result = cli(run, "--gif", cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "fig3.png").format == "PNG"
+    assert Image.open(os.path.join(run, "progress.gif")).n_frames == 2
+    result = cli(run, run, "--gif", "--gif-out", str(tmp_path / "g.gif"), cwd=str(tmp_path))
+    assert result.returncode == 2 and "--gif-out names one file, for 2 GIFs" in result.stderr
 
 
 def test_defaults_suit_a_short_run(tmp_path):
