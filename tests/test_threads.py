@@ -72,3 +72,21 @@ def test_waiting_threads_sleep_unless_the_user_chose_how_they_wait(before_mxnet)
         environ = dict(users)
         use_threads(1, environ=environ)
         assert environ == dict(users, OMP_NUM_THREADS="1")
+
+
+def test_threads_from_argv_reads_the_flag_before_the_parser_runs():
+    from gluon_wgan.utils.threads import threads_from_argv
+    assert threads_from_argv(["--threads", "3", "--quick"]) == 3
+    assert threads_from_argv(["--threads=2"]) == 2
+    assert threads_from_argv(["--quick"]) == 0 and threads_from_argv(["--threads", "x"]) == 0
+
+
+@pytest.mark.parametrize("script", ["reproduce_toy.py", "evaluate.py", "compare_resize.py", "check_gpu.py"])
+def test_every_computing_command_takes_threads(script):
+    import os
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, os.path.join(root, "scripts", script)]
+    assert "--threads N" in subprocess.run(command + ["--help"], capture_output=True, text=True).stdout
+    bad = subprocess.run(command + ["--threads", "-1", "x"], capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and "--threads" in bad.stderr

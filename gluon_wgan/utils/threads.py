@@ -92,3 +92,14 @@ def _count(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
     return value
+
+
+def threads_from_argv(argv):
+    """The N of ``--threads N`` (or ``--threads=N``) in `argv`, 0 if absent or not a number: for the
+    benchmark scripts, which load MXNet at import, before their parser runs."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--threads=") else \
+            argv[i + 1] if arg == "--threads" and i + 1 < len(argv) else None
+        if value is not None:
+            return int(value) if value.isdigit() else 0
+    return 0
