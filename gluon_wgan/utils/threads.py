@@ -11,9 +11,9 @@ machines", `benchmarks/busy_machine.py`):
 - One thread for small networks (the toy MLPs, 32x32 images): they run as fast on one, and a second
   thread only waits for a core that other jobs hold.
 - Threads that sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``). MXNet's wheel links GNU OpenMP
-  (libgomp; ``readelf -d libmxnet.so``), whose threads otherwise spin 300,000 times before sleeping:
-  beside other jobs the spinning threads take the cores the working thread needs, and a run took
-  five times as long as with one thread.
+  (libgomp; ``readelf -d libmxnet.so``), whose threads otherwise spin before sleeping: beside other
+  jobs the spinning threads take the cores the working thread needs, and runs took several times
+  as long.
 
 A value the user set always wins: ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` over the thread
 count, ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` over the wait.
