@@ -22,9 +22,9 @@ import statistics
 import sys
 import time
 
-from gluon_wgan.utils.threads import use_physical_cores
+from gluon_wgan.utils.threads import add_threads_flag, threads_from_argv, use_threads
 
-use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
+use_threads(threads_from_argv(sys.argv[1:]))   # as the scripts do; before MXNet loads, which reads it once
 import mxnet as mx  # noqa: E402
 import numpy as np
 from mxnet import autograd, nd
@@ -127,6 +127,7 @@ def relative_error(got, want):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_threads_flag(parser, "one per physical core")   # read before MXNet loads, at import
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each (default: 5)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 2 repeats: a smoke check")
     args = parser.parse_args(argv)

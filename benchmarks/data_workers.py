@@ -287,6 +287,8 @@ def parse_args(argv=None):
     parser.add_argument("--cpu-loops", type=int, default=2, help="timed loops per CPU window")
     parser.add_argument("--d-iters", type=int, default=5, help="critic iterations per generator iteration")
     parser.add_argument("--out", help="write the samples and the summary as JSON to this file")
+    from gluon_wgan.utils.threads import add_threads_flag
+    add_threads_flag(parser, "one per physical core")
     args = parser.parse_args(argv)
     if any(w < 0 for w in args.workers) or args.rounds < 1 or args.batches < 1:
         parser.error("--workers must be >= 0, --rounds and --batches >= 1")
@@ -295,8 +297,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from gluon_wgan.utils.threads import use_physical_cores
-    use_physical_cores()   # as the training scripts do, before MXNet loads
+    from gluon_wgan.utils.threads import use_threads
+    use_threads(args.threads)   # as the training scripts do, before MXNet loads
     if args.make_standin:
         make_standin(args.dataroot, args.make_standin, args.codec)
     from gluon_wgan.data import get_dataset

@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 
-from gluon_wgan.utils.threads import use_physical_cores
+from gluon_wgan.utils.threads import add_threads_flag, threads_from_argv, use_threads
 
-use_physical_cores()   # what the scripts do; before MXNet loads, which reads OMP_NUM_THREADS once
+use_threads(threads_from_argv(sys.argv[1:]))   # as the scripts do; before MXNet loads, which reads it once
 import mxnet as mx  # noqa: E402
 import numpy as np
 from mxnet import autograd, gluon
@@ -420,6 +420,7 @@ def markdown(results):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_threads_flag(parser, "one per physical core")   # read before MXNet loads, at import
     parser.add_argument("--ctx", default="cpu", help="device, e.g. cpu or gpu(0) (default: cpu)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (default: 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs first (default: 2)")

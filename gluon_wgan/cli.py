@@ -41,7 +41,9 @@ def build_parser():
         if f.name == "preset":   # its own flag above, with the presets as choices
             continue
         meta = dict(f.metadata)
-        help_text = f"{meta.pop('help')} (default: {f.default})"
+        help_text = meta.pop("help")
+        if "(default:" not in help_text:   # else the help says what the default does, once
+            help_text += f" (default: {f.default})"
         if f.type in (bool, "bool"):
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                                 help=help_text)
@@ -65,17 +67,24 @@ def parse_config(argv=None):
         cfg = _resume_config(explicit, preset) if resume else resolve(explicit, preset)
     except ValueError as err:
         parser.error(str(err))
-    for problem in cfg.problems():
+    for problem in cfg.problems(files=not dry_run):
         parser.error(problem)
+    if dry_run:   # the options alone: no data, device or folder is looked at, nothing is created
+        print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
+        parser.exit(0)
     try:
-        use_threads(cfg.threads or None)   # before _check_environment loads MXNet, which reads it once
+        use_threads(cfg.threads, small=small_network(cfg))   # before _check_environment loads MXNet, which reads it once
     except ValueError as err:
         parser.error(str(err))
     _check_environment(parser, cfg)
-    if dry_run:
-        print(json.dumps(to_dict(cfg), indent=2, sort_keys=True))
-        parser.exit(0)
     return cfg, dict(resume=resume, trust_pickled_states=trust, progress=not quiet)
+
+
+def small_network(cfg):
+    """Whether `cfg`'s networks are small enough to compute as fast on one thread as on several: images
+    of at most 32x32 (benchmarks/README.md, "Busy machines": the 32x32 runs; the 64x64 DCGAN gains
+    from a second core)."""
+    return cfg.image_size <= 32
 
 
 def _resume_config(explicit, preset):
@@ -110,7 +119,7 @@ def _check_environment(parser, cfg):
             if (getattr(cfg, name) or 0) % devices:
                 raise ValueError(f"{flag(name)} {getattr(cfg, name)} does not split evenly over the {devices} "
                                  f"devices of --ctx {cfg.ctx}")
-        check_writable_dir(cfg.outdir)
+        check_writable_dir(cfg.outdir, keep=False)   # train() makes it: a refused start leaves none
     except ValueError as err:
         parser.error(str(err))
     if cfg.dataroot and not os.path.exists(cfg.dataroot) and cfg.dataset != "cifar10":   # cifar10 downloads into it

@@ -131,8 +131,8 @@ class TrainConfig:
     tensorboard: bool = opt(False, "also write TensorBoard event files to OUTDIR/tensorboard: the values of "
                                    "metrics.jsonl and the sample grids")
     hybridize: bool = opt(True, "compile the networks with hybridize()")
-    threads: int = opt(0, "compute threads per process, set before MXNet loads (0: one per physical core); "
-                          "OMP_NUM_THREADS, when set, wins")
+    threads: int = opt(0, "compute threads per process, set before MXNet loads (0: one for images of at most "
+                          "32x32, else one per physical core); OMP_NUM_THREADS, when set, wins")
     eval_every: int = opt(0, "FID and Inception Score every this-many generator iterations, logged in "
                              "metrics.jsonl (0: never; see docs/metrics.md)")
     eval_samples: int = opt(5000, "generated images, and real images, per FID/IS evaluation")
@@ -146,8 +146,9 @@ class TrainConfig:
     # Set by --preset (the command line's own flag), recorded so that plots can name the run by it.
     preset: str = opt(None, "the preset the run started from")
 
-    def problems(self):
-        """Yield a one-line message, named by its flag, for each invalid option."""
+    def problems(self, files=True):
+        """Yield a one-line message, named by its flag, for each invalid option; with ``files=False``
+        (a dry run) not those about files this machine must hold (--inception-weights)."""
         for f in fields(self):
             value = getattr(self, f.name)
             if _kind(f) is float and not math.isfinite(value):
@@ -162,16 +163,16 @@ class TrainConfig:
                                   self.gen_filters)
         yield from optimizer_problems(self.optimizer, {"--lr-d": self.lr_d, "--lr-g": self.lr_g}, self.rmsprop_eps,
                                       self.rmsprop_eps_mode, self.rmsprop_alpha, self.beta1, self.beta2)
-        yield from data_problems(self.dataset, self.dataroot, self.resize_backend, self.interpolation)
+        yield from data_problems(self.dataset, self.dataroot, self.resize_backend, self.interpolation, located=files)
         yield from loader_problems(self.batch_size, self.workers)
         for name in ("sample_every", "checkpoint_every", "log_every"):
             if getattr(self, name) < 1:
                 yield f"{flag(name)} must be at least 1, got {getattr(self, name)}"
         yield from sample_count_problems("--eval-samples", self.eval_samples)
-        if self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
+        if files and self.inception == "fid-inception" and self.eval_every and not self.inception_weights:
             yield ("--inception fid-inception needs --inception-weights pt_inception-2015-12-05-6726825d.pth, "
                    "which you download yourself (docs/metrics.md)")
-        if self.inception_weights and not os.path.isfile(self.inception_weights):
+        if files and self.inception_weights and not os.path.isfile(self.inception_weights):
             yield f"--inception-weights {self.inception_weights!r} is not a file"
         yield from thread_count_problems(self.threads)
         if self.eval_every < 0:

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from gluon_wgan.utils.oneline import OneLineParser
+from gluon_wgan.utils.threads import add_threads_flag, use_threads
 
 
 def build_parser():
@@ -26,12 +27,14 @@ def build_parser():
     parser.add_argument("--limit", type=int, default=None, help="compare at most this many images")
     parser.add_argument("--outdir", default="resize_report", help="folder for the report and figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_flag(parser, "one: images are resized one at a time")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
+    use_threads(args.threads, small=True)   # before MXNet loads (mx.image.imresize), which reads it once
     from tqdm import tqdm  # after parsing: --help and bad flags stay quick
 
     from gluon_wgan.tools.resize_report import run

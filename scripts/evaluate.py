@@ -10,7 +10,7 @@ import sys
 
 from gluon_wgan.training.choices import INCEPTIONS, sample_count_problems
 from gluon_wgan.utils.oneline import OneLineParser
-from gluon_wgan.utils.threads import use_physical_cores
+from gluon_wgan.utils.threads import add_threads_flag, use_threads
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -68,6 +68,7 @@ def build_parser():
     parser.add_argument("--dims", type=int, choices=(64, 192, 768, 2048), default=2048,
                         help="InceptionV3 features for FID, as pytorch-fid's --dims; 2048 is the standard")
     parser.add_argument("--quiet", action="store_true", help="no log messages")
+    add_threads_flag(parser, "one per physical core")
     return parser
 
 
@@ -75,7 +76,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
+        use_threads(args.threads)   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     except ValueError as err:
         parser.error(str(err))
     if args.random_inception and args.inception_weights:

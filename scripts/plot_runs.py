@@ -2,12 +2,14 @@
 """The WGAN paper's Fig. 3 (or with --inception-score the WGAN-GP paper's) from run folders, and a
 progress GIF of one run's sample grids.
 
-Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --out fig3.png --gif runs/wgan
+Example: python scripts/plot_runs.py runs/wgan runs/wgan-mlp --gif   (fig3.png, and runs/*/progress.gif)
 """
 import argparse
 import sys
 
 from gluon_wgan.utils.oneline import OneLineParser
+
+ALL = "<each RUN_DIR>"   # --gif without a value
 
 
 def build_parser():
@@ -21,8 +23,9 @@ def build_parser():
                     "in gen_iter order.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=28, width=100))
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders (each with metrics.jsonl)")
-    parser.add_argument("--out", required=True, metavar="FILE.png",
-                        help="the figure: .png, .pdf or .svg; never a file of a run folder")
+    parser.add_argument("--out", default=None, metavar="FILE.png",
+                        help="the figure: .png, .pdf or .svg, never a file of a run folder (default: fig3.png, "
+                             "with --inception-score fig3_inception.png)")
     parser.add_argument("--inception-score", action="store_true",
                         help="plot the Inception Scores that --eval-every logged, against generator iterations "
                              "and training seconds (WGAN-GP paper, Fig. 3), instead of the critic's estimate")
@@ -32,9 +35,10 @@ def build_parser():
     parser.add_argument("--labels", nargs="+", default=None, metavar="LABEL",
                         help="one legend label per RUN_DIR, in order, given after them (default: the preset or "
                              "method in each run's config.json, else the folder name)")
-    parser.add_argument("--gif", default=None, metavar="RUN_DIR", help="also write a GIF of this run's samples")
+    parser.add_argument("--gif", nargs="?", const=ALL, default=None, metavar="RUN_DIR",
+                        help="also write a GIF of the sample grids of RUN_DIR, or, with no value, of each run")
     parser.add_argument("--gif-out", default=None, metavar="FILE.gif",
-                        help="where --gif writes (default: progress.gif in that run folder)")
+                        help="where a single --gif writes (default: progress.gif in that run folder)")
     parser.add_argument("--frame-ms", type=int, default=250, help="GIF frame duration in milliseconds (default: %(default)s)")
     return parser
 
@@ -50,6 +54,10 @@ def main(argv=None):
         parser.error(f"--labels: {len(args.labels)} label(s) for {len(args.run_dirs)} run folder(s)")
     if args.gif_out is not None and args.gif is None:
         parser.error("--gif-out needs --gif RUN_DIR")
+    gifs = [] if args.gif is None else list(args.run_dirs) if args.gif == ALL else [args.gif]
+    if args.gif_out is not None and len(gifs) > 1:
+        parser.error(f"--gif-out names one file, for {len(gifs)} GIFs: give --gif RUN_DIR")
+    out = args.out or ("fig3_inception.png" if args.inception_score else "fig3.png")
     # After parsing, so that --help and bad flags stay quick.
     import os
 
@@ -62,23 +70,24 @@ def main(argv=None):
 
     labels = args.labels or [None] * len(args.run_dirs)
     try:
-        check_output(args.out, FIGURE_FORMATS)   # before any work
-        if args.gif:
-            check_output(args.gif_out or os.path.join(args.gif, "progress.gif"), ("gif",))
+        check_output(out, FIGURE_FORMATS)   # before any work
+        for run_dir in gifs:
+            check_output(args.gif_out or os.path.join(run_dir, "progress.gif"), ("gif",))
         load = load_scores if args.inception_score else load_run
         runs = [load(run_dir, label) for run_dir, label in zip(args.run_dirs, labels)]
-        if args.gif and not sample_grids(args.gif):  # before writing anything
-            raise ValueError(f"{args.gif}: no sample grids in samples/ for a GIF")
+        for run_dir in gifs:   # before writing anything
+            if not sample_grids(run_dir):
+                raise ValueError(f"{run_dir}: no sample grids in samples/ for a GIF")
         if args.inception_score:
-            plot_inception_scores(runs, args.out)
-            print(f"wrote {args.out} ({len(runs)} run(s), {sum(len(r.is_mean) for r in runs)} scores)")
+            plot_inception_scores(runs, out)
+            print(f"wrote {out} ({len(runs)} run(s), {sum(len(r.is_mean) for r in runs)} scores)")
         else:
             window = args.window or default_window(runs)
-            plot_w_estimates(runs, args.out, window=window)
-            print(f"wrote {args.out} ({len(runs)} run(s), median filter of {window})")
-        if args.gif:
-            gif_out = args.gif_out or os.path.join(args.gif, "progress.gif")
-            frames = save_progress_gif(args.gif, gif_out, duration_ms=args.frame_ms)
+            plot_w_estimates(runs, out, window=window)
+            print(f"wrote {out} ({len(runs)} run(s), median filter of {window})")
+        for run_dir in gifs:
+            gif_out = args.gif_out or os.path.join(run_dir, "progress.gif")
+            frames = save_progress_gif(run_dir, gif_out, duration_ms=args.frame_ms)
             print(f"wrote {gif_out} ({frames} frame(s))")
     except (ValueError, OSError) as err:
         parser.error(str(err))

@@ -6,13 +6,13 @@ See --help and docs/toy.md.
 import sys
 
 from gluon_wgan.tools.toy import parse_args
-from gluon_wgan.utils.threads import use_physical_cores
+from gluon_wgan.utils.threads import use_threads
 
 
 def main(argv=None):
-    parser, args, gen_iters = parse_args(argv)
+    parser, args, gen_iters = parse_args(argv)   # loads neither numpy nor MXNet
     try:
-        use_physical_cores()   # before anything loads MXNet, which reads OMP_NUM_THREADS once
+        use_threads(args.threads, small=True)   # before anything loads MXNet, which reads OMP_NUM_THREADS once
     except ValueError as err:
         parser.error(str(err))
     from tqdm import tqdm  # after parsing: --help and bad flags stay quick

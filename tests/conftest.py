@@ -1,3 +1,4 @@
+import gluon_wgan  # noqa: F401  (first: numpy's aliases back before MXNet loads, gluon_wgan/numpy_aliases.py)
 import mxnet as mx
 import pytest
 

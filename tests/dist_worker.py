@@ -15,6 +15,7 @@ import json
 import os
 import sys
 
+import gluon_wgan  # noqa: F401  (first: numpy's removed aliases back before MXNet loads)
 import mxnet as mx
 from mxnet import autograd, gluon
 

@@ -157,6 +157,15 @@ def test_truncated_jpeg_is_a_bad_record():
         decode(data[:len(data) // 2])
 
 
+def test_truncated_jpeg_stays_a_bad_record_once_gluoncv_is_loaded():
+    """gluoncv's import sets Pillow's LOAD_TRUNCATED_IMAGES for the process; the package puts it back."""
+    from gluon_wgan.metrics.inception import gluoncv_model_zoo
+    gluoncv_model_zoo()
+    data = encode(Image.fromarray(photo(64, 64)), "JPEG", quality=75)
+    with pytest.raises(BadRecord):
+        decode(data[:len(data) // 2])
+
+
 def test_transform_default_is_pillow_bicubic_shorter_side_then_centre_crop():
     src = photo(90, 60)  # h x w: shorter side 60 -> 32, height int(32 * 90 / 60) = 48, crop rows 8:40
     expected = np.asarray(Image.fromarray(src).resize((32, 48), Image.Resampling.BICUBIC))[8:40]

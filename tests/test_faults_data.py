@@ -117,10 +117,10 @@ def test_truncated_lsun_lmdb_is_one_line_not_sigbus(tmp_path, keep):
     with open(data, "wb") as f:
         f.write(content[:len(content) // 2 if keep == "half" else page])
     outdir = str(tmp_path / "run")
-    result = run_script("train_wgan", *TINY, "--dataset", "lsun", "--dataroot", str(tmp_path), "--outdir", outdir,
-                        "--dry-run")
+    result = run_script("train_wgan", *TINY, "--dataset", "lsun", "--dataroot", str(tmp_path), "--outdir", outdir)
     lines = result.stderr.splitlines()
     assert result.returncode == 2 and len(lines) == 1, (result.returncode, result.stderr)
+    assert not os.path.exists(outdir)   # refused before anything was made
     assert "truncated" in lines[0] and data in lines[0] and "Traceback" not in result.stderr
     result = run_script("compare_resize", os.path.dirname(data), "--size", "8", "--outdir", str(tmp_path / "out"),
                         "--no-progress")

@@ -298,24 +298,34 @@ def run_check(fake, gpus=(0,), driver=None, loaded=None, **kw):
                         loaded=loaded, load_driver=(lambda: driver or FakeDriver()), nvrtc=11080, **kw)
 
 
-def test_the_cpu_wheel_is_named_first():
+def test_the_cpu_wheel_is_named_once_a_driver_is_there():
     library = libs.mxnet_library()           # the suite runs on the CPU wheel
     with pytest.raises(GPUProblem, match="is the CPU wheel.*pip uninstall -y mxnet, then pip install -r "
                                          "requirements-gpu.txt"):
-        checks.check([0], library=library, load_driver=lambda: pytest.fail("asked the driver first"))
+        checks.check([0], library=library, load_driver=FakeDriver)
+
+
+def test_no_driver_is_named_before_the_wheel():
+    """Without a driver, the GPU wheels (2.3 GB) would not help: the check says so first."""
+    def missing():
+        raise OSError("libcuda.so.1: cannot open shared object file: No such file or directory")
+    library = libs.mxnet_library()           # the CPU wheel
+    with pytest.raises(GPUProblem, match=r"^no NVIDIA GPU/driver on this machine \(libcuda.so.1: .*\): train "
+                                         r"with --ctx cpu"):
+        checks.check([0], library=library, load_driver=missing)
 
 
 def test_mxnet_missing(monkeypatch):
     monkeypatch.setattr(libs, "mxnet_library", lambda: None)
     with pytest.raises(GPUProblem, match="MXNet is not installed: pip install -r requirements-gpu.txt"):
-        checks.check([0])
+        checks.check([0], load_driver=FakeDriver)
 
 
 @needs_cc
 def test_no_driver(fake):
     def missing():
         raise OSError("libcuda.so.1: cannot open shared object file: No such file or directory")
-    with pytest.raises(GPUProblem, match="driver is not installed .*install the NVIDIA driver, nothing else"):
+    with pytest.raises(GPUProblem, match="no NVIDIA GPU/driver on this machine .*install its driver, nothing else"):
         checks.check([0], library=fake["library"], dirs=fake["dirs"], loaded={}, load_driver=missing)
 
 

@@ -18,7 +18,7 @@ ALLOWED = {
     "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods",
                "training.schedule", "utils.threads"},
     # The library.
-    "compat": set(), "native": set(), "losses": set(),
+    "compat": set(), "numpy_aliases": set(), "native": set(), "losses": set(),
     "optim": {"optim", "compat", "utils"},
     "models": {"native", "utils"},
     "transposes": {"models.layers", "native", "compat"},
@@ -36,7 +36,7 @@ ALLOWED = {
     "tools.doctor": {"cuda", "config", "models", "losses", "penalty", "native", "training", "utils"},
     "tools.launch": {"utils"},
     "tools.resize_report": {"data", "utils"},
-    "tools.runs": {"plots", "utils"},
+    "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},
 }
 CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py"]

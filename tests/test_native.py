@@ -166,6 +166,7 @@ def _python(code, **env):
 
 
 LAYER_RUNS = """
+    import gluon_wgan  # first: numpy's removed aliases back before MXNet loads (numpy_aliases.py)
     import mxnet as mx
     from gluon_wgan import native
     from gluon_wgan.models.layers import ChannelLayerNorm

@@ -431,6 +431,7 @@ def test_runs_with_mkldnn_in_a_subprocess():
     agree with the same step in float64 (no MKL-DNN kernels). A crash is a segfault, hence the
     subprocess."""
     script = textwrap.dedent("""
+        import gluon_wgan  # first: numpy's removed aliases back before MXNet loads (numpy_aliases.py)
         import mxnet as mx, numpy as np
         from mxnet import autograd, gluon, nd
         from gluon_wgan.models import DCGANCritic, DCGANInit

@@ -14,8 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "plot_runs.py")
 
 
-def cli(*argv):
-    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120)
+def cli(*argv, cwd=None):
+    return subprocess.run([sys.executable, SCRIPT, *argv], capture_output=True, text=True, timeout=120, cwd=cwd)
 
 
 def test_figure_and_gif(tmp_path):
@@ -38,7 +38,7 @@ def test_real_tiny_run(tiny_cfg, tmp_path):
     cfg = tiny_cfg(gen_iters=6)
     train(cfg, progress=False)
     run = load_run(cfg.outdir)
-    assert run.gen_iters.tolist() == list(range(6)) and run.estimate and run.label == "wgan"
+    assert run.gen_iters.tolist() == list(range(1, 7)) and run.estimate and run.label == "wgan"
     assert [g for g, _ in run.samples] == [3, 6]
     result = cli(cfg.outdir, "--out", str(tmp_path / "f.png"), "--gif", cfg.outdir,
                  "--gif-out", str(tmp_path / "g.gif"))
@@ -80,7 +80,7 @@ def test_bad_input_one_line_exit_2(tmp_path, case, message):
     assert not os.path.exists(out)
 
 
-def scored_run(folder, network="fid-inception", scores=((999, 2.0, 40.0), (1999, 3.5, 81.0))):
+def scored_run(folder, network="fid-inception", scores=((1000, 2.0, 40.0), (2000, 3.5, 81.0))):
     """A run whose metrics.jsonl has Inception Scores at the given (gen_iter, is_mean, seconds)."""
     lines = [json.dumps(dict(gen_iter=g, loss_d=-1.0, loss_g=0.1, seconds=t, fid=50.0, is_mean=m, is_std=0.1))
              for g, m, t in scores]
@@ -91,7 +91,7 @@ def test_inception_score_figure(tmp_path):
     """The WGAN-GP paper's Fig. 3 layout from two runs; scores at iterations done and training seconds."""
     from gluon_wgan.tools.runs import load_scores
     a = scored_run(tmp_path / "a")
-    b = scored_run(tmp_path / "b", scores=((999, 1.5, 20.0),))
+    b = scored_run(tmp_path / "b", scores=((1000, 1.5, 20.0),))
     scores = load_scores(a)
     assert scores.gen_iters.tolist() == [1000, 2000] and scores.seconds.tolist() == [40.0, 81.0]
     assert scores.is_mean.tolist() == [2.0, 3.5] and scores.network == "fid-inception"
@@ -128,6 +128,16 @@ def test_help():
     assert result.returncode == 0
     for flag in ("--out", "--window", "--labels", "--gif", "--gif-out", "--inception-score"):
         assert flag in result.stdout
+
+
+def test_gif_names_the_run_once_and_out_has_a_default(tmp_path):
+    run = make_run(tmp_path / "short", [1.0, 0.5] * 10, (10, 20), dict(method="wgan"))
+    result = cli(run, "--gif", cwd=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp_path / "fig3.png").format == "PNG"
+    assert Image.open(os.path.join(run, "progress.gif")).n_frames == 2
+    result = cli(run, run, "--gif", "--gif-out", str(tmp_path / "g.gif"), cwd=str(tmp_path))
+    assert result.returncode == 2 and "--gif-out names one file, for 2 GIFs" in result.stderr
 
 
 def test_defaults_suit_a_short_run(tmp_path):

@@ -7,14 +7,14 @@ import pytest
 from PIL import Image
 
 from gluon_wgan.plots import median_filter
-from gluon_wgan.tools.runs import load_run, plot_w_estimates, run_label, sample_grids, save_progress_gif
+from gluon_wgan.tools.runs import load_run, load_scores, plot_w_estimates, run_label, sample_grids, save_progress_gif
 
 
 def make_run(folder, w_values, sample_iters=(), config=None, extra_lines=()):
     """A run folder: metrics.jsonl with the given w_estimates, config.json, one grey grid per sample_iter."""
     os.makedirs(os.path.join(folder, "samples"), exist_ok=True)
     with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
-        for i, w in enumerate(w_values):
+        for i, w in enumerate(w_values, 1):   # gen_iter 1..N
             f.write(json.dumps(dict(gen_iter=i, critic_iters=5, loss_d=-w, loss_g=0.1, w_estimate=w,
                                     seconds=float(i))) + "\n")
         for line in extra_lines:
@@ -30,6 +30,18 @@ def make_run(folder, w_values, sample_iters=(), config=None, extra_lines=()):
     return str(folder)
 
 
+def test_a_run_counting_from_zero_reads_one_based(tmp_path):
+    """metrics.jsonl counted 0..N-1 before issue 24: such a folder's curve and scores read 1..N."""
+    folder = tmp_path / "old"
+    os.makedirs(folder)
+    with open(folder / "metrics.jsonl", "w") as f:
+        for i in range(3):
+            f.write(json.dumps(dict(gen_iter=i, loss_d=-0.5, loss_g=0.1, w_estimate=0.5, seconds=float(i),
+                                    **(dict(is_mean=2.0, is_std=0.1) if i == 2 else {}))) + "\n")
+    np.testing.assert_array_equal(load_run(str(folder)).gen_iters, [1, 2, 3])
+    assert load_scores(str(folder)).gen_iters.tolist() == [3]
+
+
 def test_median_filter_known_series():
     # window 3 around each point, shrunk to 2 points at the ends (np.median of an even count averages)
     values = [5, 1, 9, 2, 8, 3]
@@ -42,7 +54,7 @@ def test_load_run_reads_curve_label_and_samples(tmp_path):
                        config=dict(method="wgan", generator="mlp", critic="dcgan"),
                        extra_lines=['{"gen_iter": 3, "loss_d"'])          # cut short by a kill: skipped
     run = load_run(run_dir)
-    np.testing.assert_array_equal(run.gen_iters, [0, 1, 2])
+    np.testing.assert_array_equal(run.gen_iters, [1, 2, 3])
     np.testing.assert_array_equal(run.values, [0.5, 0.4, 0.3])
     assert run.estimate and run.label == "wgan (mlp generator)"
     assert [g for g, _ in run.samples] == [20, 500, 1000]                  # numeric order; real.png left out

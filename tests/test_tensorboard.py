@@ -2,6 +2,7 @@
 from TensorBoard's record format (length, CRC, Event proto) without TensorBoard."""
 import io
 import json
+import logging
 import os
 import struct
 
@@ -26,9 +27,11 @@ def read_events(folder):
     return events
 
 
-def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg):
+def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg, caplog):
     cfg = tiny_cfg(gen_iters=6, tensorboard=True)
-    train(cfg, progress=False)
+    with caplog.at_level(logging.INFO):
+        train(cfg, progress=False)
+    assert not [r for r in caplog.records if r.name.startswith("mxboard")]   # its "opened", "wrote N events"
     scalars, images = {}, {}
     for event in read_events(os.path.join(cfg.outdir, "tensorboard")):
         for value in event.summary.value:
@@ -43,6 +46,9 @@ def test_event_files_carry_the_metrics_and_the_samples(tiny_cfg):
     for key, value in expected.items():
         assert scalars[key] == np.float32(value), key    # TensorBoard keeps float32
     assert sorted(images) == [3, 6]
+    # One numbering: the scalars of the record written after N generator iterations sit at step N,
+    # as the sample grid drawn then does.
+    assert {step for _, step in scalars} == set(range(1, 7))
     for step, image in images.items():
         png = np.asarray(Image.open(os.path.join(cfg.outdir, "samples", f"{step:07d}.png")))
         np.testing.assert_array_equal(image, png)

@@ -39,7 +39,8 @@ def check(gpus, library=None, dirs=None, load_driver=Driver.load, loaded=None, w
           load=None):
     """Checks 1-5 for GPU ids `gpus`, in order; raise `GPUProblem` at the first failure.
 
-    1. MXNet is a CUDA wheel; 2. the NVIDIA driver loads, starts, and is at least as new as the NVRTC
+    1. the NVIDIA driver loads and starts (first: without one, nothing else matters); 2. MXNet is a
+    CUDA wheel, and the driver is at least as new as the NVRTC
     installed (MXNet compiles its fused kernels at run time with NVRTC, into PTX that the driver then
     compiles: a driver older than that NVRTC refuses the PTX); 3. every library MXNet needs loads;
     4. the driver sees each GPU; 5. MXNet has kernels for each one's compute capability (cubins, or
@@ -70,6 +71,8 @@ def check(gpus, library=None, dirs=None, load_driver=Driver.load, loaded=None, w
         What was found, as (subject, finding) lines for a report.
     """
     gpus = sorted(set(gpus))
+    # The driver first: on a machine without one, installing the GPU wheels (2.3 GB) would not help.
+    driver, driver_version, started = _driver(load_driver)
     library = library or libs.mxnet_library()
     if library is None:
         raise GPUProblem(f"MXNet is not installed: {INSTALL} -e .")
@@ -83,7 +86,6 @@ def check(gpus, library=None, dirs=None, load_driver=Driver.load, loaded=None, w
     if loaded is None:
         libs.preload(library, dirs)
         loaded = libs.LOADED
-    driver, driver_version, started = _driver(load_driver)
     nvrtc = nvrtc or nvrtc_version(wheel)
     if driver_version < nvrtc:
         raise GPUProblem(f"the NVIDIA driver supports CUDA up to {version_text(driver_version)}, older than "
@@ -148,8 +150,9 @@ def _driver(load_driver):
         driver = load_driver()
         version = driver.version()
     except OSError as err:
-        raise GPUProblem(f"the NVIDIA driver is not installed ({err}); install "
-                         f"the NVIDIA driver, nothing else (CUDA itself comes from {INSTALL})") from None
+        raise GPUProblem(f"no NVIDIA GPU/driver on this machine ({err}): train with --ctx cpu; where there "
+                         f"is an NVIDIA GPU, install its driver, nothing else (CUDA itself comes from "
+                         f"{INSTALL})") from None
     code = driver.init()
     if code not in (0, NO_DEVICE):
         raise GPUProblem(f"the NVIDIA driver does not start (cuInit: {driver.error_name(code)}): "

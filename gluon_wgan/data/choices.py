@@ -26,8 +26,9 @@ def loader_problems(batch_size=64, workers=0):
     return found
 
 
-def data_problems(dataset="shapes", dataroot=None, resize_backend="pillow", interpolation="bicubic"):
+def data_problems(dataset="shapes", dataroot=None, resize_backend="pillow", interpolation="bicubic", located=True):
     """One-line messages, named by flag, for each data option that cannot work ([] when all are fine).
+    `located=False` leaves out where the data lies (--dataroot), for a dry run.
 
     The one statement of these rules: `TrainConfig.problems` reports them, `catalog.get_dataset` and
     `transforms.check_resize_options` raise the first. Whether --dataroot exists is the dataset's
@@ -36,7 +37,7 @@ def data_problems(dataset="shapes", dataroot=None, resize_backend="pillow", inte
     found = []
     if dataset not in DATASETS:
         found.append(f"unknown --dataset {dataset!r}; choose from {', '.join(DATASETS)}")
-    elif dataset not in EMBEDDED and dataset != "cifar10" and not dataroot:   # CIFAR-10: Gluon's own folder
+    elif located and dataset not in EMBEDDED and dataset != "cifar10" and not dataroot:   # CIFAR-10: Gluon's own folder
         found.append(f"--dataset {dataset} needs --dataroot")
     if resize_backend not in BACKENDS:
         found.append(f"unknown --resize-backend {resize_backend!r}; choose from {', '.join(BACKENDS)}")

@@ -39,6 +39,20 @@ WEIGHTS_HELP = ("download inceptionv3-{hash}.params on a machine with internet a
                 "docs/metrics.md) and pass it with --inception-weights FILE")
 
 
+def gluoncv_model_zoo():
+    """``gluoncv.model_zoo``, imported without its side effect on Pillow.
+
+    Importing gluoncv runs ``gluoncv/data/mhp.py``, which sets ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES =
+    True`` for the whole process: every truncated JPEG would then decode, padded with grey, instead of
+    being counted as a bad record (`gluon_wgan.data.transforms.decode`). The flag is put back.
+    """
+    from PIL import ImageFile
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
+    import gluoncv.model_zoo
+    ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return gluoncv.model_zoo
+
+
 def frechet_distance(mu1, sigma1, mu2, sigma2, eps=1e-6, method="sqrtm"):
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2) (Heusel et al. 2017, eq. 6).
 
@@ -273,7 +287,7 @@ class InceptionV3Features:
 
     def __init__(self, weights=None, pretrained=False, random_init=False, seed=0, ctx=None, batch_size=50,
                  dims=2048):
-        from gluoncv.model_zoo import get_model  # lazy: gluoncv takes a second to import
+        get_model = gluoncv_model_zoo().get_model  # lazy: gluoncv takes a second to import
 
         sources = [name for name, given in (("--inception-weights", weights is not None),
                                             ("pretrained", pretrained), ("random", random_init)) if given]
@@ -328,7 +342,7 @@ class InceptionV3Features:
 
 def _pretrained(ctx):
     """gluoncv's pretrained InceptionV3 and its identity, or a ValueError saying what to do instead."""
-    from gluoncv.model_zoo import get_model
+    get_model = gluoncv_model_zoo().get_model
     from gluoncv.model_zoo.model_store import short_hash
 
     tag = short_hash("inceptionv3")
@@ -365,6 +379,7 @@ def _load_weights(net, path, ctx):
         reason = lines[-1 if isinstance(err, mx.base.MXNetError) else 0] if lines else type(err).__name__
         raise ValueError(f"--inception-weights {path!r} is not gluoncv InceptionV3 weights ({reason[:200]})") \
             from None
+    gluoncv_model_zoo()
     from gluoncv.model_zoo.model_store import _model_sha1   # the hash gluoncv checks its download against
 
     if sha1.hexdigest() == _model_sha1["inceptionv3"]:

@@ -27,7 +27,7 @@ from .. import native
 from ..cuda import GPUProblem, gist
 from ..utils.context import check_gpus, load_mxnet
 from ..utils.oneline import OneLineParser
-from ..utils.threads import use_physical_cores
+from ..utils.threads import add_threads_flag, use_threads
 
 # The largest |gpu - cpu| / max|cpu| accepted, per array. cuDNN on Ampere and newer computes float32
 # convolutions with TF32 (10-bit mantissa, products rounded to 5e-4 relative) unless
@@ -300,6 +300,7 @@ def build_parser(prog="python -m gluon_wgan.tools.doctor"):
                         help="--smoke: timed iterations per method and device (default: 5)")
     parser.add_argument("--image-size", type=int, default=64, metavar="PX",
                         help="--smoke: DCGAN image size, batch 64, ngf = ndf = 64 (default: 64)")
+    add_threads_flag(parser, "one per physical core")
     parser.add_argument("--device", default=None, metavar="CTX", help=argparse.SUPPRESS)  # tests: cpu(1)
     return parser
 
@@ -314,12 +315,11 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
     args = parser.parse_args(argv)
     out = out or sys.stdout
     try:
-        use_physical_cores()   # before MXNet loads, which reads OMP_NUM_THREADS once
+        use_threads(args.threads)   # before MXNet loads, which reads OMP_NUM_THREADS once
     except ValueError as err:
         parser.error(str(err))
     if args.iterations < 1 or args.image_size < 16 or args.image_size % 16:
         parser.error("--iterations must be at least 1 and --image-size a multiple of 16")
-    out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")
     try:
         if args.device is None:
             found = check(args.gpu)
@@ -333,6 +333,8 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
             if args.smoke else []
     except GPUProblem as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
+    # After the checks: a problem is its one line alone.
+    out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")
     out.write("\n".join(report(found, rows)) + "\n")
     if not all(agree(row) for row in rows):
         return 1

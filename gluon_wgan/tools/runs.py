@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..plots import integer_ticks, median_filter
+from ..training.runlog import one_based
 from ..utils.files import atomic_write, run_file_at
 
 _GRID_NAME = re.compile(r"^(\d+)\.png$")
@@ -92,7 +93,7 @@ def _records_by_iter(run_dir):
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no metrics.jsonl (is this a run folder?)")
     by_iter = {}
-    for record in _read_records(path):
+    for record in one_based(_read_records(path)):   # older runs counted 0..N-1
         if "gen_iter" in record and "loss_d" in record:
             if not isinstance(record["gen_iter"], int):
                 raise ValueError(f"{path}: gen_iter {json.dumps(record['gen_iter'])[:40]} is not an integer")
@@ -133,8 +134,7 @@ def load_scores(run_dir, label=None):
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{run_dir}/metrics.jsonl: a score record lacks a number ({err})") from None
     config = _read_json(os.path.join(run_dir, "config.json"))
-    # +1: a record is written after its generator iteration, so it has done gen_iter + 1 of them.
-    return Scores(run_dir, label or run_label(run_dir, config), np.array(sorted(by_iter)) + 1, columns["seconds"],
+    return Scores(run_dir, label or run_label(run_dir, config), np.array(sorted(by_iter)), columns["seconds"],
                   columns["is_mean"], columns["is_std"], str(config.get("inception", "gluoncv")),
                   all("eval_seconds" in r for r in records))
 
@@ -333,7 +333,7 @@ def _read_records(path):
                 continue
             if not isinstance(record, dict):
                 raise ValueError(f"{path}: line {number} holds {json.dumps(record)[:40]}, not a record "
-                                 "(a JSON object such as {\"gen_iter\": 0, \"loss_d\": ...})")
+                                 "(a JSON object such as {\"gen_iter\": 1, \"loss_d\": ...})")
             records.append(record)
     return records
 

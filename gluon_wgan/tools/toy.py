@@ -10,6 +10,7 @@ from ..data.choices import TOY_DATASETS
 from ..training.choices import TOY_METHODS, toy_problems
 from ..utils.files import check_writable_dir
 from ..utils.oneline import OneLineParser
+from ..utils.threads import add_threads_flag
 
 # The WGAN-GP paper's toy runs, for scripts/reproduce_toy.py --preset (flags of that script; precedence
 # defaults < preset < explicit flags). The released toy code (gan_toy.py) trains 100,000 generator
@@ -84,6 +85,7 @@ def build_parser():
     parser.add_argument("--outdir", default="toy_run", help="folder for the figures and summary.json")
     parser.add_argument("--seed", type=int, default=0, help="seeds numpy and MXNet")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads_flag(parser, "one: the toy networks are as fast on one as on two")
     return parser
 
 
@@ -100,7 +102,7 @@ def parse_args(argv=None):
                                 args.eval_every, args.eval_samples, args.depth):
         parser.error(problem)
     try:
-        check_writable_dir(args.outdir)
+        check_writable_dir(args.outdir, keep=False)   # the run makes it, once it starts
     except ValueError as err:
         parser.error(str(err))
     return parser, args, gen_iters

@@ -1,10 +1,15 @@
-"""What a run prints: the header before training and the amount of work its progress bar counts."""
+"""What a run prints: the header before training, the amount of work its progress bar counts, the bar."""
+import logging
 import os
 import shlex
+import sys
+import time
 
 from ..data import loader_workers
 from ..data.choices import EMBEDDED, IN_MEMORY
 from . import schedule
+
+log = logging.getLogger(__name__)
 
 _OBJECTIVES = {
     "wgan": "WGAN, critic weights clipped to [-{clamp:g}, {clamp:g}] ({clip_when} each critic update)",
@@ -90,3 +95,43 @@ def _schedule(cfg):
     if cfg.burst_every:
         parts.append(f"{cfg.burst_d_iters} before one in every {cfg.burst_every}")
     return ", ".join(parts)
+
+
+def progress_bar(total, initial=0, enabled=True, stream=None, every=60.0):
+    """The run's progress: a tqdm bar on a terminal; elsewhere (a log file, CI) a plain log line every
+    `every` seconds and at the end, instead of a redraw per update (hundreds of KB of them per run)."""
+    stream = sys.stderr if stream is None else stream
+    if not enabled or stream.isatty():
+        from tqdm import tqdm
+        return tqdm(total=total, initial=initial, disable=not enabled, unit=" critic it", dynamic_ncols=True,
+                    file=stream)
+    return PlainProgress(total, initial, every)
+
+
+class PlainProgress:
+    """tqdm's update / set_postfix / close, as a log line every `every` seconds and one at the end."""
+
+    def __init__(self, total, initial, every, clock=time.monotonic):
+        self.total, self.n, self.every, self.clock = total, initial, every, clock
+        self.postfix, self.started, self.start_n = {}, clock(), initial
+        self.last = self.started
+
+    def update(self, n=1):
+        self.n += n
+        if self.clock() - self.last >= self.every:
+            self._line()
+
+    def set_postfix(self, **values):
+        self.postfix = values
+
+    def close(self):
+        if self.n != self.start_n:
+            self._line()
+
+    def _line(self):
+        now = self.clock()
+        self.last = now
+        rate = (self.n - self.start_n) / max(now - self.started, 1e-9)
+        details = "".join(f", {key} {value}" for key, value in self.postfix.items())
+        log.info("%d/%d critic iterations (%.0f%%), %.3g/s%s", self.n, self.total,
+                 100.0 * self.n / max(self.total, 1), rate, details)

@@ -3,6 +3,7 @@ import logging
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +14,6 @@ from typing import Callable, NamedTuple, Optional
 import mxnet as mx
 import numpy as np
 from mxnet import gluon
-from tqdm import tqdm
 
 from .. import native, plots
 from ..config import TrainConfig, resume_differences, to_dict
@@ -107,9 +107,15 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     Algorithm 1 (Gulrajani et al. 2017) changes, with the reference code's schedule of n_critic."""
     rank = kvstore.rank if kvstore is not None else 0
     outdir = cfg.outdir if rank == 0 else os.path.join(cfg.outdir, f"worker{rank}")
+    fresh = not os.path.exists(outdir)
     os.makedirs(outdir, exist_ok=True)
     with locked_folder(outdir):
-        run = _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        try:
+            run = _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        except BaseException:
+            if fresh:   # a refused or interrupted start leaves no folder behind
+                shutil.rmtree(outdir, ignore_errors=True)
+            raise
         state, pending, stopping = run.state, [], False
         with _stop_requests() as stop, run.stream, run.events or nullcontext():   # the stream's workers end with it
             clock = time.time()
@@ -190,7 +196,7 @@ class Run:
     agreement: Optional[WorkerAgreement]   # dist_sync: when the workers stop together
     evaluate: Optional[Callable]           # --eval-every: generator -> {'fid', 'is_mean', 'is_std'}
     events: Optional[EventLog]             # --tensorboard
-    bar: tqdm
+    bar: object                 # console.progress_bar: tqdm on a terminal, else PlainProgress
 
 
 def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
@@ -240,8 +246,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
     # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
     # generator iterations would read its rate off them and misjudge the rest.
-    bar = tqdm(total=console.total_critic_iters(cfg), initial=state.critic_iters_total, disable=not progress,
-               unit=" critic it", dynamic_ncols=True)
+    bar = console.progress_bar(console.total_critic_iters(cfg), initial=state.critic_iters_total, enabled=progress)
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
 
@@ -296,9 +301,9 @@ def _count(run, n_critic, out, pending):
     `pending` for the next host sync."""
     state = run.state
     state.critic_iters_total += n_critic
+    state.gen_iter += 1   # records count 1..N: "after N generator iterations", as samples/ and checkpoints
     pending.append(dict(gen_iter=state.gen_iter, critic_iters=n_critic,
                         critic_iters_total=state.critic_iters_total, out=out))
-    state.gen_iter += 1
     state.batches = run.stream.position
     state.skipped_records = run.stream.skipped
     run.bar.update(n_critic)

@@ -1,4 +1,4 @@
-"""metrics.jsonl: one JSON line per generator iteration, the source of truth for every plot."""
+"""metrics.jsonl: one JSON line per generator iteration (gen_iter 1..N), the source of truth for every plot."""
 import json
 import logging
 import math
@@ -14,7 +14,7 @@ NUMBERS_OR_NULL = ("w_estimate",)
 
 
 def read_metrics(path):
-    """The records of a metrics.jsonl file ([] if it does not exist).
+    """The records of a metrics.jsonl file ([] if it does not exist), numbered 1..N (`one_based`).
 
     A last line without its newline that is not JSON is a record cut short by a kill during the
     write, and is left out (`truncate_metrics` says so when it drops it from the file).
@@ -25,16 +25,29 @@ def read_metrics(path):
         One line naming the file, the line and the mend, for a byte that is not UTF-8, a line that is
         not a JSON object, or a record without its gen_iter or losses: damage no kill makes.
     """
-    return _parse(path)[0]
+    return one_based(_parse(path)[0])
+
+
+def one_based(records):
+    """`records` with ``gen_iter`` = N for the record written after N generator iterations, as the
+    console, samples/, checkpoints and TensorBoard count them.
+
+    Run folders written before issue 24 counted 0..N-1. Their first record has ``gen_iter`` 0, which
+    a 1-based file never has (every generator iteration gets a record): those are shifted by one.
+    """
+    if records and records[0].get("gen_iter") == 0:
+        return [dict(r, gen_iter=r["gen_iter"] + 1) if isinstance(r.get("gen_iter"), int) else r for r in records]
+    return records
 
 
 def truncate_metrics(path, gen_iter):
-    """Keep only the records before `gen_iter`, so a resumed run continues the same curve; a last
-    line cut short by a kill is dropped with a warning. Raises as `read_metrics`, changing nothing."""
+    """Keep only the records up to `gen_iter` (in 1..N numbering, which an older file is rewritten
+    in), so a resumed run continues the same curve; a last line cut short by a kill is dropped with a
+    warning. Raises as `read_metrics`, changing nothing."""
     records, cut = _parse(path)
     if cut is not None:
         log.warning("%s: line %d was cut short (the run was killed while writing it); dropped it", path, cut)
-    kept = [r for r in records if r["gen_iter"] < gen_iter]
+    kept = [r for r in one_based(records) if r["gen_iter"] <= gen_iter]
     atomic_write(path, "".join(json.dumps(r) + "\n" for r in kept))
 
 

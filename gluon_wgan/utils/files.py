@@ -91,10 +91,16 @@ def recover_dir(target):
         os.replace(aside, target)
 
 
-def check_writable_dir(path):
+def check_writable_dir(path, keep=True):
     """Create `path` if needed and prove it writable, with room for a few bytes; raise `ValueError`
-    with a one-line reason if not."""
+    with a one-line reason if not. With ``keep=False`` the folders it created are removed again (a
+    command line's check before a start that may still be refused, or a dry run)."""
+    created = []
     try:
+        missing = os.path.abspath(path)
+        while not os.path.exists(missing):
+            created.append(missing)
+            missing = os.path.dirname(missing)
         os.makedirs(path, exist_ok=True)
         fd, probe = tempfile.mkstemp(dir=path, prefix=".write-probe-")
         try:
@@ -107,6 +113,13 @@ def check_writable_dir(path):
         if is_disk_full(err):
             raise ValueError(f"no space left on {path}") from None
         raise ValueError(f"output folder {path!r} is not writable ({err.strerror or err})") from None
+    finally:
+        if not keep:
+            for folder in created:   # deepest first
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break
 
 
 def is_disk_full(err):

@@ -1,17 +1,28 @@
-"""How many CPU threads MXNet computes with: one per physical core, decided before MXNet loads.
+"""How many CPU threads MXNet computes with, and how they wait: decided before MXNet loads.
 
-Unless ``OMP_NUM_THREADS`` (or ``MXNET_OMP_MAX_THREADS``) is set, MXNet 1.9.1 uses half the logical
-CPUs on x86, on the assumption that each core runs two hardware threads. On a machine without
-simultaneous multithreading (most cloud VMs with few vCPUs) that leaves half the cores idle: on two
-such cores a WGAN critic iteration took 0.88 s with MXNet's choice and 0.55 s with both
-(benchmarks/README.md). The scripts call `use_physical_cores` first thing, so the default is one
-thread per physical core; a value the user set always wins. Small networks do not gain (the 32x32
-quickstart ran about 15% slower on two threads than on one): the default suits the papers' 64x64.
+Every command that computes calls `use_threads` first thing (its ``--threads``), because MXNet reads
+the variables once, when it loads. The defaults, each measured (benchmarks/README.md, "Busy
+machines", `benchmarks/busy_machine.py`):
+
+- One thread per physical core for large networks (the papers' 64x64 DCGAN). Unless
+  ``OMP_NUM_THREADS`` is set, MXNet 1.9.1 takes half the logical CPUs, assuming two hardware threads
+  per core on x86; without simultaneous multithreading (most small cloud VMs) that idles half the
+  cores.
+- One thread for small networks (the toy MLPs, 32x32 images): they run as fast on one, and a second
+  thread only waits for a core that other jobs hold.
+- Threads that sleep when they wait (``OMP_WAIT_POLICY=PASSIVE``). MXNet's wheel links GNU OpenMP
+  (libgomp; ``readelf -d libmxnet.so``), whose threads otherwise spin before sleeping: beside other
+  jobs the spinning threads take the cores the working thread needs, and runs took several times
+  as long.
+
+A value the user set always wins: ``OMP_NUM_THREADS`` or ``MXNET_OMP_MAX_THREADS`` over the thread
+count, ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` over the wait.
 """
 import os
 import sys
 
 _SYSFS_CPU = "/sys/devices/system/cpu"
+_WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 
 
 def physical_cores(cpus=None, sysfs=_SYSFS_CPU):
@@ -33,30 +44,41 @@ def physical_cores(cpus=None, sysfs=_SYSFS_CPU):
 
 
 def use_physical_cores(environ=os.environ):
-    """Set ``OMP_NUM_THREADS`` to the physical core count unless it or ``MXNET_OMP_MAX_THREADS`` is set.
-
-    Returns the value now in effect for MXNet, or None where MXNet keeps its own choice. MXNet reads
-    the variable once, when it loads: after ``import mxnet`` this changes nothing and returns None.
-    """
-    return use_threads(None, environ)
+    """`use_threads` with one thread per physical core (a large network's default)."""
+    return use_threads(None, environ=environ)
 
 
-def use_threads(count=None, environ=os.environ):
-    """`use_physical_cores`, with `count` threads instead when given (a small network: 1).
+def use_threads(count=None, small=False, environ=os.environ):
+    """Set ``OMP_NUM_THREADS`` and the OpenMP wait in `environ` for MXNet, unless the user set them.
+
+    Parameters
+    ----------
+    count : int or None
+        Threads asked for (``--threads N``); None or 0 for the default: 1 if `small`, else one per
+        physical core.
+    small : bool
+        The work is a small network, which computes as fast on one thread.
+
+    Returns the thread count now in effect for MXNet (a string, as in the environment), or None where
+    MXNet keeps its own choice. After ``import mxnet`` this changes nothing and returns None.
 
     Raises
     ------
     ValueError
-        One line, when a thread-count variable that MXNet reads holds anything but a whole number of
-        threads (`check_thread_variables`).
+        One line, for a `count` out of range (`thread_count_problems`) or a thread-count variable that
+        MXNet reads holding anything but a whole number of threads (`check_thread_variables`).
     """
     for problem in thread_count_problems(count or 0):
         raise ValueError(problem)
     check_thread_variables(environ)
-    if "mxnet" in sys.modules or "MXNET_OMP_MAX_THREADS" in environ:
+    if "mxnet" in sys.modules:
+        return None
+    if not any(name in environ for name in _WAIT_VARIABLES):
+        environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if "MXNET_OMP_MAX_THREADS" in environ:
         return None
     if "OMP_NUM_THREADS" not in environ:
-        count = count or physical_cores()
+        count = count or (1 if small else physical_cores())
         if count is None:
             return None
         environ["OMP_NUM_THREADS"] = str(count)
@@ -85,3 +107,32 @@ def check_thread_variables(environ=os.environ):
         if value is not None and not (value.strip().isdigit() and 1 <= int(value) <= MAX_THREADS):
             raise ValueError(f"{name}={value!r} is not a number of threads (1 to {MAX_THREADS}), and MXNet would "
                              f"abort on it: unset {name} or set it to the number of cores, e.g. {name}=2")
+
+
+def add_threads_flag(parser, default):
+    """Give `parser` the ``--threads N`` of every command that computes; `default` says what 0 means."""
+    parser.add_argument("--threads", type=_count, default=0, metavar="N",
+                        help=f"compute threads, set before MXNet loads (0: {default}); OMP_NUM_THREADS, when "
+                             "set, wins")
+
+
+def _count(text):
+    import argparse
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def threads_from_argv(argv):
+    """The N of ``--threads N`` (or ``--threads=N``) in `argv`, 0 if absent or not a number: for the
+    benchmark scripts, which load MXNet at import, before their parser runs."""
+    for i, arg in enumerate(argv):
+        value = arg.split("=", 1)[1] if arg.startswith("--threads=") else \
+            argv[i + 1] if arg == "--threads" and i + 1 < len(argv) else None
+        if value is not None:
+            return int(value) if value.isdigit() else 0
+    return 0
