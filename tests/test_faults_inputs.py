@@ -266,10 +266,10 @@ def test_a_line_cut_by_a_kill_is_dropped_with_a_warning(run_copy):
     """The records after the checkpoint are trimmed as before; the cut one is named, not silently lost."""
     path = run_copy / "metrics.jsonl"
     with open(path, "a") as f:
-        f.write(json.dumps(dict(gen_iter=2, critic_iters=2, loss_d=123.0, loss_g=123.0, w_estimate=-123.0)) + "\n")
-        f.write('{"gen_iter": 3, "critic_iters": 2, "loss_d": 0.0')   # a kill during this write
+        f.write(json.dumps(dict(gen_iter=3, critic_iters=2, loss_d=123.0, loss_g=123.0, w_estimate=-123.0)) + "\n")
+        f.write('{"gen_iter": 4, "critic_iters": 2, "loss_d": 0.0')   # a kill during this write
     code, _, err = resume(run_copy, gen_iters=3)
     assert code == 0, err
     assert f"{path}: line 4 was cut short (the run was killed while writing it); dropped it" in err.splitlines()
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [r["gen_iter"] for r in records] == [0, 1, 2] and records[2]["loss_d"] != 123.0
+    assert [r["gen_iter"] for r in records] == [1, 2, 3] and records[2]["loss_d"] != 123.0

@@ -248,7 +248,7 @@ def _train_preset(preset, tmp_path, *extra):
     done = subprocess.run(_tiny(preset, tmp_path, *extra), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     records = read_metrics(os.path.join(tmp_path, "run", "metrics.jsonl"))
-    assert [r["gen_iter"] for r in records] == [0, 1]
+    assert [r["gen_iter"] for r in records] == [1, 2]
     assert all(np.isfinite(r["loss_d"]) and np.isfinite(r["loss_g"]) for r in records)
 
 
@@ -309,7 +309,7 @@ def test_resume_is_exact_with_decay_generator_batch_and_dequantization(tiny_cfg,
     train(part, progress=False)
     a, b = read_metrics(os.path.join(full.outdir, "metrics.jsonl")), read_metrics(os.path.join(part.outdir,
                                                                                               "metrics.jsonl"))
-    assert [r["gen_iter"] for r in b] == list(range(6))
+    assert [r["gen_iter"] for r in b] == list(range(1, 7))
     for key in ("loss_d", "loss_g"):
         assert [r[key] for r in b] == [r[key] for r in a], key
     for name in ("generator.params", "critic.params"):

@@ -112,8 +112,10 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
     with locked_folder(outdir):
         try:
             run = _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states)
+        except Interrupted:
+            raise   # the folder says "no checkpoint yet": the same command starts over in place
         except BaseException:
-            if fresh:   # a refused or interrupted start leaves no folder behind
+            if fresh:   # a refused start (data, evaluation weights, ...) leaves no folder behind
                 shutil.rmtree(outdir, ignore_errors=True)
             raise
         state, pending, stopping = run.state, [], False
