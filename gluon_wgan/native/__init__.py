@@ -14,10 +14,9 @@ the library, so the kernels always write their input gradients: callers give the
 (`identity`) of the leaves they read, whose backward honours grad_req='add'.
 
 The library is built once per source, MXNet, compiler and CPU into the package's cache folder
-(`gluon_wgan.utils.cache.cache_path`: ``$GLUON_WGAN_CACHE``, else ``$XDG_CACHE_HOME/gluon_wgan``,
-else ``~/.cache/gluon_wgan``) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of its bytes: a
-cached library that does not match its stamp (cut short by a full disk, say) is rebuilt, never
-loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
+(`gluon_wgan.utils.cache.cache_path`) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of
+its bytes: a cached library that does not match its stamp (cut short by a full disk, say) is rebuilt,
+never loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
 use their plain-operator versions, which compute the same values (tests/test_native.py checks both
 against each other).
 """

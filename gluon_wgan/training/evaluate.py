@@ -182,7 +182,7 @@ def _writable_cache(cache_dir, path):
         check_writable_dir(cache_dir)
     except ValueError as err:
         log.warning("the real-image statistics cannot be cached (%s); computing them without a cache "
-                    "(choose a writable --cache-dir or XDG_CACHE_HOME, or pass --no-cache)", err)
+                    "(choose a writable --cache-dir or GLUON_WGAN_CACHE, or pass --no-cache)", err)
         return None
     return path
 

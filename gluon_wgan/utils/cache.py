@@ -2,8 +2,9 @@
 
 ``$GLUON_WGAN_CACHE`` if it is set, else ``$XDG_CACHE_HOME/gluon_wgan`` (the XDG Base Directory
 convention), else ``~/.cache/gluon_wgan``; an empty variable counts as unset. Each cache takes a
-subfolder of it (``inception/``, ``fid_inception/``, ``lsun/``) except the native kernels, which sit
-at its top as they always have. Nothing here creates the folder: each cache does so when it writes.
+subfolder of it (``inception/``, ``fid_inception/``, ``lsun/``) except the native kernels, which stay
+at its top, where ``$GLUON_WGAN_CACHE`` has always put them (so its users keep their builds). Nothing
+here creates the folder: each cache does so when it writes.
 """
 import os
 
