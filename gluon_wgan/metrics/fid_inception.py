@@ -5,11 +5,12 @@ Four modules, one concern each, make up the extractor:
 - `gluon_wgan.metrics.fid_network`: the TensorFlow Inception graph of 2015-12-05 in Gluon;
 - `gluon_wgan.metrics.torch_reader`: the restricted reader of the downloaded ``.pth`` (the security
   boundary: it runs nothing from the file);
-- `gluon_wgan.metrics.fid_weights`: the weights checked against the network and cached, converted and
-  checksummed, as a ``.npz``;
+- `gluon_wgan.metrics.fid_weights`: the downloaded weights checked against the network and converted
+  once into a checksummed ``.npz`` cache;
 - this module: `FIDInceptionFeatures`, the network with those weights, batch by batch.
 
-The names callers imported from here before the split stay importable from here.
+The names callers imported from here before the split stay importable from here (a test that patches
+one patches it where it is defined: `fid_weights.read_torch_state_dict`, not this module's).
 """
 import mxnet as mx
 import numpy as np
