@@ -53,8 +53,8 @@ def build_parser():
                         help="TESTING ONLY: randomly initialised InceptionV3; the numbers are meaningless")
     parser.add_argument("--ctx", default="cpu", metavar="CTX", help="device: cpu or gpu(0) (the first device is used)")
     parser.add_argument("--cache-dir", default=None, metavar="DIR",
-                        help="folder of cached real-image statistics (default: "
-                             "$XDG_CACHE_HOME/gluon_wgan/inception, i.e. ~/.cache/gluon_wgan/inception)")
+                        help="folder of cached real-image statistics (default: inception/ in "
+                             "$GLUON_WGAN_CACHE, else $XDG_CACHE_HOME/gluon_wgan, else ~/.cache/gluon_wgan)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write cached statistics")
     parser.add_argument("--batch-size", type=int, default=64, metavar="N",
                         help="images per generator and InceptionV3 forward pass")

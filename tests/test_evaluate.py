@@ -196,6 +196,7 @@ def fid_inception_file(tmp_path_factory):
 def test_evaluate_with_the_fid_inception_network(trained_run, fid_inception_file, tmp_path, capsys, monkeypatch):
     """--inception fid-inception: the weights are converted into the cache, eval.json names the network,
     and numbers from other than the published file are labelled not comparable with papers."""
+    monkeypatch.delenv("GLUON_WGAN_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))      # where the converted weights go
     argv = [trained_run, "--inception", "fid-inception", "--inception-weights", fid_inception_file,
             "--n-samples", "4", "--batch-size", "4", "--dims", "64", "--fid-method", "eigh", "--quiet",

@@ -298,7 +298,7 @@ def test_an_unwritable_statistics_cache_is_skipped_before_the_work(run, tmp_path
     """A careful user wants the numbers: the cache only saves time. Before: a traceback after the work."""
     not_a_folder = tmp_path / "cache"
     not_a_folder.write_text("a file where the cache folder should be")
-    env = dict(os.environ, XDG_CACHE_HOME=str(not_a_folder))
+    env = dict(os.environ, GLUON_WGAN_CACHE=str(not_a_folder))
     done = subprocess.run([sys.executable, EVALUATE, str(run), *FAST_EVAL[:-1]], capture_output=True, text=True,
                           timeout=300, env=env)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

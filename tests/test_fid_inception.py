@@ -1,4 +1,5 @@
-"""gluon_wgan/metrics/fid_inception.py without torch: the restricted reader, the conversion cache, the head.
+"""The FID Inception extractor without torch: the restricted reader (metrics/torch_reader.py), the
+conversion cache (metrics/fid_weights.py), the head (metrics/fid_network.py, metrics/fid_inception.py).
 
 State-dict files are written here by hand, pickle opcode by opcode, in both layouts of ``torch.save``
 (the zip archive and the legacy stream), so these tests need no torch; tests/test_fid_inception_torch.py
@@ -12,7 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from gluon_wgan.metrics import fid_inception
+from gluon_wgan.metrics import fid_inception, fid_network, fid_weights, torch_reader
 
 TYPES = {np.dtype("float32"): "FloatStorage", np.dtype("float64"): "DoubleStorage", np.dtype("int64"): "LongStorage"}
 
@@ -96,7 +97,7 @@ def test_reader_rebuilds_views_shared_storages_and_dtypes(tmp_path, layout):
     data, storages = state_dict_pickle(tensors)
     path = str(tmp_path / "s.pth")
     (write_zip if layout == "zip" else write_legacy)(path, data, storages)
-    got = fid_inception.read_torch_state_dict(path)
+    got = torch_reader.read_torch_state_dict(path)
     assert list(got) == ["a", "a_t", "tail", "count", "double"]
     np.testing.assert_array_equal(got["a"], shared.reshape(3, 4))
     np.testing.assert_array_equal(got["a_t"], shared.reshape(3, 4).T)
@@ -137,7 +138,7 @@ def test_reader_refuses_crafted_file_in_one_line_and_runs_nothing(tmp_path, layo
     path = str(tmp_path / "evil.pth")
     (write_zip if layout == "zip" else write_legacy)(path, data, {})
     with pytest.raises(ValueError) as err:
-        fid_inception.read_torch_state_dict(path)
+        torch_reader.read_torch_state_dict(path)
     assert not marker.exists()
     message = str(err.value)
     assert "\n" not in message and "refusing" in message and path in message
@@ -150,7 +151,7 @@ def test_reader_refuses_a_stand_in_used_with_other_arguments(tmp_path):
     path = str(tmp_path / "odd.pth")
     write_zip(path, data, {})
     with pytest.raises(ValueError, match="refusing|not a storage"):
-        fid_inception.read_torch_state_dict(path)
+        torch_reader.read_torch_state_dict(path)
 
 
 @pytest.mark.parametrize("what", ["a list", "a truncated zip", "a storage shorter than its tensor"])
@@ -168,7 +169,7 @@ def test_reader_refuses_what_is_not_a_state_dict(tmp_path, what):
         data, storages = state_dict_pickle([("w", "0", np.ones(4, np.float32), 2, (3,), (1,))])
         write_zip(path, data, storages)
     with pytest.raises(ValueError) as err:
-        fid_inception.read_torch_state_dict(path)
+        torch_reader.read_torch_state_dict(path)
     assert "\n" not in str(err.value) and path in str(err.value)
 
 
@@ -201,28 +202,28 @@ def weights(tmp_path_factory):
 
 def test_converted_weights_are_the_files_under_gluon_names(weights, tmp_path):
     path, arrays = weights
-    converted, identity = fid_inception.load_weights(path, str(tmp_path))
-    assert set(converted) == set(fid_inception.parameter_shapes())
+    converted, identity = fid_weights.load_weights(path, str(tmp_path))
+    assert set(converted) == set(fid_network.parameter_shapes())
     np.testing.assert_array_equal(converted["Mixed_7c.branch_pool.bn.gamma"], arrays["Mixed_7c.branch_pool.bn.weight"])
     np.testing.assert_array_equal(converted["Conv2d_1a_3x3.bn.beta"], arrays["Conv2d_1a_3x3.bn.bias"])
     np.testing.assert_array_equal(converted["fc.weight"], arrays["fc.weight"])
-    assert identity == "fid-inception:sha256:" + fid_inception.sha256_of(path)   # not the published file
+    assert identity == "fid-inception:sha256:" + fid_weights.sha256_of(path)   # not the published file
 
 
 def test_second_load_reads_the_cache_not_the_pth(weights, tmp_path, monkeypatch):
     path, _ = weights
     calls = []
-    read = fid_inception.read_torch_state_dict
-    monkeypatch.setattr(fid_inception, "read_torch_state_dict", lambda p: calls.append(p) or read(p))
-    first, _ = fid_inception.load_weights(path, str(tmp_path))
+    read = fid_weights.read_torch_state_dict
+    monkeypatch.setattr(fid_weights, "read_torch_state_dict", lambda p: calls.append(p) or read(p))
+    first, _ = fid_weights.load_weights(path, str(tmp_path))
     assert calls == [path]
-    assert sorted(os.listdir(tmp_path)) == sorted(f"fid_inception-{fid_inception.sha256_of(path)[:16]}.{ext}"
+    assert sorted(os.listdir(tmp_path)) == sorted(f"fid_inception-{fid_weights.sha256_of(path)[:16]}.{ext}"
                                                   for ext in ("json", "npz"))
 
     def must_not_parse(p):
         raise AssertionError("the .pth was parsed again")
-    monkeypatch.setattr(fid_inception, "read_torch_state_dict", must_not_parse)
-    second, _ = fid_inception.load_weights(path, str(tmp_path))
+    monkeypatch.setattr(fid_weights, "read_torch_state_dict", must_not_parse)
+    second, _ = fid_weights.load_weights(path, str(tmp_path))
     assert set(second) == set(first)
     for name in first:
         np.testing.assert_array_equal(second[name], first[name])
@@ -231,7 +232,7 @@ def test_second_load_reads_the_cache_not_the_pth(weights, tmp_path, monkeypatch)
 @pytest.mark.parametrize("edit", ["npz bytes", "manifest checksum"])
 def test_cache_with_a_changed_checksum_is_refused(weights, tmp_path, edit):
     path, _ = weights
-    fid_inception.load_weights(path, str(tmp_path))
+    fid_weights.load_weights(path, str(tmp_path))
     npz = next(str(p) for p in tmp_path.iterdir() if p.suffix == ".npz")
     if edit == "npz bytes":
         converted = dict(np.load(npz))
@@ -240,10 +241,10 @@ def test_cache_with_a_changed_checksum_is_refused(weights, tmp_path, edit):
     else:
         manifest = npz[:-4] + ".json"
         text = open(manifest).read()
-        recorded = fid_inception.sha256_of(npz)
+        recorded = fid_weights.sha256_of(npz)
         open(manifest, "w").write(text.replace(recorded, "0" * 64))
     with pytest.raises(ValueError, match="SHA-256") as err:
-        fid_inception.load_weights(path, str(tmp_path))
+        fid_weights.load_weights(path, str(tmp_path))
     assert "\n" not in str(err.value)
 
 
@@ -251,7 +252,7 @@ def test_an_unwritable_cache_costs_a_conversion_not_the_evaluation(weights, tmp_
     path, arrays = weights
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    converted, _ = fid_inception.load_weights(path, str(blocker / "cache"))    # makedirs fails under a file
+    converted, _ = fid_weights.load_weights(path, str(blocker / "cache"))    # makedirs fails under a file
     np.testing.assert_array_equal(converted["fc.bias"], arrays["fc.bias"])
     assert "cannot cache the converted weights" in caplog.text
     assert sorted(os.listdir(tmp_path)) == ["a-file"]
@@ -264,13 +265,13 @@ def test_a_file_of_another_layout_is_refused_naming_the_parameters(tmp_path):
     path = str(tmp_path / "other.pth")
     write_state_dict(path, arrays, layout="legacy")
     with pytest.raises(ValueError, match=r"missing Mixed_6e\.branch_pool\.conv\.weight.*misshapen fc\.weight"):
-        fid_inception.load_weights(path, str(tmp_path / "cache"))
+        fid_weights.load_weights(path, str(tmp_path / "cache"))
     assert not (tmp_path / "cache").exists() or not os.listdir(tmp_path / "cache")
 
 
 def test_missing_file_names_the_download(tmp_path):
-    with pytest.raises(ValueError, match=fid_inception.WEIGHTS_FILE):
-        fid_inception.load_weights(str(tmp_path / "nope.pth"), str(tmp_path))
+    with pytest.raises(ValueError, match=fid_weights.WEIGHTS_FILE):
+        fid_weights.load_weights(str(tmp_path / "nope.pth"), str(tmp_path))
 
 
 # -------------------------------------------------------------------------------------- the extractor
@@ -282,7 +283,7 @@ def test_extractor_head_is_pool3_times_fc_and_is_uses_no_bias(weights, tmp_path)
     extractor = fid_inception.FIDInceptionFeatures(path, cache_dir=str(tmp_path), batch_size=3)
     images = np.random.default_rng(0).uniform(-1, 1, (4, 3, 16, 16)).astype(np.float32)
     pool3, logits, unbiased = extractor.outputs(images)    # two batches: 3 + 1
-    assert pool3.shape == (4, 2048) and logits.shape == unbiased.shape == (4, fid_inception.NUM_CLASSES)
+    assert pool3.shape == (4, 2048) and logits.shape == unbiased.shape == (4, fid_network.NUM_CLASSES)
     w, b = arrays["fc.weight"].astype(np.float64), arrays["fc.bias"].astype(np.float64)
     np.testing.assert_allclose(unbiased, pool3 @ w.T, rtol=1e-4, atol=1e-6 * np.abs(pool3 @ w.T).max())
     np.testing.assert_allclose(logits - unbiased, np.broadcast_to(b, logits.shape), rtol=1e-4, atol=1e-5)

@@ -1,5 +1,6 @@
-"""Oracle for gluon_wgan/metrics/fid_inception.py: the same network written in PyTorch, the same weights
-and images, outputs compared to float rounding (minGPT's test against Hugging Face, for the FID network).
+"""Oracle for gluon_wgan/metrics/fid_inception.py (the network of fid_network.py, the reader of
+torch_reader.py): the same network written in PyTorch, the same weights and images, outputs compared
+to float rounding (minGPT's test against Hugging Face, for the FID network).
 
 The PyTorch network below is this project's own transcription of pytorch-fid's description
 (FIDInceptionA/C/E_1/E_2 on torchvision's InceptionV3, 1008 logits, bilinear resize to 299, scaling to
@@ -14,7 +15,7 @@ torch = pytest.importorskip("torch")
 tnn = torch.nn
 tF = torch.nn.functional
 
-from gluon_wgan.metrics import fid_inception  # noqa: E402
+from gluon_wgan.metrics import fid_inception, torch_reader  # noqa: E402
 
 
 class ConvBN(tnn.Module):
@@ -185,7 +186,7 @@ def weights_file(request, torch_net, tmp_path_factory):
 
 def test_reader_returns_what_torch_load_returns(weights_file):
     expected = torch.load(weights_file, map_location="cpu", weights_only=True)
-    got = fid_inception.read_torch_state_dict(weights_file)
+    got = torch_reader.read_torch_state_dict(weights_file)
     assert list(got) == list(expected)
     for name, tensor in expected.items():
         assert got[name].dtype == tensor.numpy().dtype and got[name].shape == tensor.numpy().shape, name

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Seconds per image of the FID Inception network on this machine (random weights: speed only).
 
-Builds `gluon_wgan.metrics.fid_inception.FIDInceptionV3` (2048 features, hybridized with static memory,
+Builds `gluon_wgan.metrics.fid_network.FIDInceptionV3` (2048 features, hybridized with static memory,
 as `FIDInceptionFeatures` runs it), feeds `--images` random 64 x 64 images in batches of `--batch-size`
 after one untimed batch, and prints the time per image. Example:
 OMP_NUM_THREADS=1 python docs/examples/inception_speed.py --images 100
@@ -11,7 +11,7 @@ import time
 
 import mxnet as mx
 
-from gluon_wgan.metrics.fid_inception import FIDInceptionV3
+from gluon_wgan.metrics.fid_network import FIDInceptionV3
 from gluon_wgan.models import DCGANInit
 
 

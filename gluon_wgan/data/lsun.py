@@ -3,8 +3,9 @@
 Each category is a database ``<category>_train_lmdb`` mapping a key (the image's SHA-1, 40 ASCII bytes)
 to the encoded image: JPEG at quality 75, shorter side 256, in the official release; exported copies
 are often WebP, so records are decoded by content. Listing the keys of bedroom (3 million records)
-takes a while, so the list is saved once as ``<db>.keys.npz`` beside the database (or under
-``~/.cache/gluon_wgan/lsun/`` when that folder is read-only) and reused while the database is unchanged.
+takes a while, so the list is saved once as ``<db>.keys.npz`` beside the database (or, where the
+database's folder is read-only, under ``lsun/`` in the package's cache folder,
+`gluon_wgan.utils.cache.cache_path`) and reused while the database is unchanged.
 """
 import hashlib
 import io
@@ -15,11 +16,11 @@ import struct
 import numpy as np
 from mxnet.gluon.data import Dataset
 
+from ..utils.cache import cache_path
 from ..utils.files import atomic_write
 from .transforms import BadRecord, decode
 
 log = logging.getLogger(__name__)
-CACHE_DIR = os.path.join("~", ".cache", "gluon_wgan", "lsun")
 _CACHE_VERSION = 1
 
 
@@ -120,7 +121,7 @@ def cache_paths(path, cache_dir=None):
     """Where the key index of the database at `path` is looked for, in order: beside it, then the cache."""
     path = os.path.abspath(path).rstrip(os.sep)
     digest = hashlib.sha1(path.encode()).hexdigest()[:12]
-    home = os.path.expanduser(cache_dir or CACHE_DIR)
+    home = os.path.expanduser(cache_dir) if cache_dir else cache_path("lsun")
     beside = [] if cache_dir else [path + ".keys.npz"]
     return beside + [os.path.join(home, f"{os.path.basename(path)}-{digest}.keys.npz")]
 
@@ -195,7 +196,8 @@ class LMDBImages(Dataset):
     limit : int, optional
         Use only the first `limit` keys.
     cache_dir : str, optional
-        Folder for the key index; default beside the database, else ``~/.cache/gluon_wgan/lsun``.
+        Folder for the key index; default beside the database, else ``lsun/`` in the
+        package's cache folder (`gluon_wgan.utils.cache.cache_path`).
 
     Raises
     ------

@@ -13,10 +13,10 @@ them (docs/native.md). MXNet's external-operator dispatcher does not pass the gr
 the library, so the kernels always write their input gradients: callers give them copies
 (`identity`) of the leaves they read, whose backward honours grad_req='add'.
 
-The library is built once per source, MXNet, compiler and CPU into ``$GLUON_WGAN_CACHE`` (default
-``~/.cache/gluon_wgan``) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of its bytes: a
-cached library that does not match its stamp (cut short by a full disk, say) is rebuilt, never
-loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
+The library is built once per source, MXNet, compiler and CPU into the package's cache folder
+(`gluon_wgan.utils.cache.cache_path`) with ``$CXX`` (default ``c++``), beside a ``.sha256`` stamp of
+its bytes: a cached library that does not match its stamp (cut short by a full disk, say) is rebuilt,
+never loaded. Without a compiler, or with ``GLUON_WGAN_NATIVE=0``, `available()` is False and the callers
 use their plain-operator versions, which compute the same values (tests/test_native.py checks both
 against each other).
 """
@@ -30,6 +30,8 @@ import subprocess
 import tempfile
 import threading
 import warnings
+
+from ..utils.cache import cache_path
 
 log = logging.getLogger(__name__)
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layer_norm.cc")
@@ -108,9 +110,7 @@ def _library_path(mx):
             key.update(f.read())
     for part in (mx.__version__, _compiler(), platform.machine(), _cpu_features()):
         key.update(part.encode() + b"\0")
-    cache = os.environ.get("GLUON_WGAN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache",
-                                                                 "gluon_wgan")
-    return os.path.join(os.path.abspath(cache), f"layer_norm_{key.hexdigest()[:16]}.so")
+    return cache_path(f"layer_norm_{key.hexdigest()[:16]}.so")
 
 
 def cached_library():

@@ -26,8 +26,10 @@ import numpy as np
 
 from ..config import from_dict
 from ..data import BadRecord, get_dataset
+from ..utils.cache import cache_path
 from ..utils.files import atomic_write, atomic_write_json, check_writable_dir
-from ..metrics.fid_inception import WEIGHTS_FILE as FID_WEIGHTS_FILE, FIDInceptionFeatures
+from ..metrics.fid_inception import FIDInceptionFeatures
+from ..metrics.fid_weights import WEIGHTS_FILE as FID_WEIGHTS_FILE
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from . import checkpoint
 from .build import build_generator
@@ -39,9 +41,8 @@ N_SAMPLES = 50000      # Heusel et al. 2017 and Salimans et al. 2016 both use 50
 
 
 def default_cache_dir():
-    """``$XDG_CACHE_HOME/gluon_wgan/inception`` (``~/.cache/...`` when the variable is unset)."""
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(root, "gluon_wgan", "inception")
+    """``inception/`` in the package's cache folder (`gluon_wgan.utils.cache.cache_path`)."""
+    return cache_path("inception")
 
 
 def make_extractor(inception="gluoncv", weights=None, random_init=False, ctx=None, batch_size=50, dims=2048,
@@ -181,7 +182,7 @@ def _writable_cache(cache_dir, path):
         check_writable_dir(cache_dir)
     except ValueError as err:
         log.warning("the real-image statistics cannot be cached (%s); computing them without a cache "
-                    "(choose a writable --cache-dir or XDG_CACHE_HOME, or pass --no-cache)", err)
+                    "(choose a writable --cache-dir or GLUON_WGAN_CACHE, or pass --no-cache)", err)
         return None
     return path
 
