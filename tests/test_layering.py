@@ -40,6 +40,7 @@ ALLOWED = {
     "tools": set(),
     "tools.doctor": {"cuda", "config", "models", "losses", "penalty", "native", "training", "utils"},
     "tools.launch": {"utils"},
+    "tools.resize_compare": {"data"},
     "tools.resize_report": {"data", "utils"},
     "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},
