@@ -26,7 +26,7 @@ from .errors import Interrupted, TrainingDiverged
 from .methods import METHODS, Method
 from .periodic_eval import evaluator
 from .provenance import write_provenance
-from .resume import check_config_matches, check_progress, checkpoint_to_resume, prepare_metrics, run_paths
+from .resume import check_config_matches, check_progress, checkpoint_to_resume, prepare_folder, run_paths
 from .runlog import append_metrics, first_non_finite, read_metrics
 from .dequantize import dequantize
 from .schedule import critic_iters, lr_factor
@@ -195,7 +195,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
                           lsun_category=cfg.lsun_category)
     evaluate = evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
-    prepare_metrics(paths, resumed_at)
+    prepare_folder(paths, resumed_at)
     write_provenance(paths, cfg, contexts, kvstore, rank)
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
                          start=state.batches, skipped=state.skipped_records,

@@ -99,7 +99,7 @@ def check_progress(cfg, state):
                              "generator iterations in its checkpoint); nothing was changed")
 
 
-def prepare_metrics(paths, resumed_at):
+def prepare_folder(paths, resumed_at):
     """samples/, and metrics.jsonl cut back to the checkpoint when resuming at `resumed_at`; a new run
     first marks its folder as having no checkpoint yet, so that if it stops before its first one, its
     command may be run again in place; it then starts over (no earlier grids, metrics.jsonl empty)."""
