@@ -11,8 +11,9 @@ def main(argv=None):
     # Imported after parsing, so that --help and bad flags answer without loading MXNet.
     from gluon_wgan.data import UnreadableData
     from gluon_wgan.utils.files import RunFolderError, is_disk_full
-    from gluon_wgan.training.loop import (EvaluationUnavailable, Interrupted, TrainingDiverged,
-                                          WorkersDisagree, resume_advice, train)
+    from gluon_wgan.training.errors import EvaluationUnavailable, Interrupted, TrainingDiverged, WorkersDisagree
+    from gluon_wgan.training.loop import train
+    from gluon_wgan.training.resume import resume_advice
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     import mxnet as mx

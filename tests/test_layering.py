@@ -33,11 +33,17 @@ ALLOWED = {
     "plots": {"utils"},
     "training": {"config", "compat", "native", "models", "losses", "optim", "penalty", "data", "metrics", "plots",
                  "utils"},
+    # The loop's policies, each in its own module: none reaches the networks, the data or the metrics.
+    "training.errors": set(),
+    "training.resume": {"config", "utils"},
+    "training.provenance": {"config", "native", "utils"},
+    "training.periodic_eval": set(),
     # The command lines: training's, generated from config, and the tools' back ends.
     "cli": {"config", "data", "utils"},
     "tools": set(),
     "tools.doctor": {"cuda", "config", "models", "losses", "penalty", "native", "training", "utils"},
     "tools.launch": {"utils"},
+    "tools.resize_compare": {"data"},
     "tools.resize_report": {"data", "utils"},
     "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gluon_wgan.tools import resize_report
+from gluon_wgan.tools import resize_compare, resize_report
 from gluon_wgan.data.transforms import BACKENDS, INTERPOLATIONS, resize
-from gluon_wgan.tools.resize_report import COLUMNS, PAIRS, compare_variants, difference, resize_variants, run
+from gluon_wgan.tools.resize_compare import PAIRS, compare_variants, difference, resize_variants
+from gluon_wgan.tools.resize_report import COLUMNS, run
 
 
 def rgb(gray):
@@ -209,13 +210,13 @@ def test_every_variant_is_compared_with_the_reference_pipeline(tmp_path):
     its differences; a flat image is reproduced exactly by every variant."""
     image, _ = blocks(32)
     variants = resize_variants(image, 32)
-    rows = resize_report.compare_to_reference(variants, "b")
+    rows = resize_compare.compare_to_reference(variants, "b")
     assert len(rows) == len(BACKENDS) * len(INTERPOLATIONS) - 1
     assert ("pillow", "bilinear") not in {(r["backend"], r["interpolation"]) for r in rows}
     row = next(r for r in rows if (r["backend"], r["interpolation"]) == ("opencv", "area"))
     assert row == dict(image="b", backend="opencv", interpolation="area",
                        **difference(variants["opencv", "area"], variants["pillow", "bilinear"]))
-    flat = resize_report.compare_to_reference(resize_variants(Image.new("RGB", (40, 30), (1, 2, 3)), 8), "f")
+    flat = resize_compare.compare_to_reference(resize_variants(Image.new("RGB", (40, 30), (1, 2, 3)), 8), "f")
     assert all(r["max_abs"] == 0 for r in flat)
     Image.fromarray(image).save(tmp_path / "in.png")
     run(str(tmp_path / "in.png"), size=32, outdir=str(tmp_path / "out"))

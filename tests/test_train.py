@@ -303,7 +303,7 @@ def test_seconds_leave_out_evaluation(tiny_cfg, monkeypatch):
             time.sleep(2.0)
             return dict(fid=1.0, is_mean=1.0, is_std=0.0)
         return evaluate
-    monkeypatch.setattr(loop, "_evaluator", slow_evaluator)
+    monkeypatch.setattr(loop, "evaluator", slow_evaluator)
     cfg = tiny_cfg(gen_iters=6, eval_every=2, eval_samples=4, log_every=1)
     started = time.time()
     train(cfg, progress=False)

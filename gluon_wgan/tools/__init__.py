@@ -1,6 +1,7 @@
 """The back ends of the command-line tools in scripts/, one module per tool:
 
-- `resize_report`: scripts/compare_resize.py (Pillow vs OpenCV vs mx.image.imresize);
+- `resize_report`: scripts/compare_resize.py (Pillow vs OpenCV vs mx.image.imresize), measured by
+  `resize_compare`;
 - `runs`: scripts/plot_runs.py (figures across run folders);
 - `doctor`: scripts/check_gpu.py (the GPU check and smoke run);
 - `launch`: scripts/launch_dist.py (MXNet's dist_sync roles, local or over ssh);

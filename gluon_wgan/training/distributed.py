@@ -13,6 +13,7 @@ import mxnet as mx
 from mxnet import gluon
 
 from .. import compat
+from .errors import WorkersDisagree
 
 
 class DistributedTrainer:
@@ -111,3 +112,13 @@ class WorkerAgreement:
         self._iters[self.rank] = gen_iter
         self.kvstore.pushpull("control/gen_iter", self._iters, out=self._iters)
         return [int(v) for v in self._iters.asnumpy()]
+
+
+def check_same_iteration(gen_iters):
+    """Raise WorkersDisagree unless every worker's checkpoint (or fresh start) is at one iteration."""
+    if len(set(gen_iters)) > 1:
+        found = ", ".join(f"worker {rank}: {it}" for rank, it in enumerate(gen_iters))
+        raise WorkersDisagree(f"the workers' checkpoints hold different generator iterations ({found}); "
+                              "a job killed while saving? Copy OUTDIR/checkpoints/latest to "
+                              "OUTDIR/worker<r>/checkpoints/latest for every other worker r and resume, "
+                              "or start afresh")

@@ -1,11 +1,8 @@
 """train(cfg): the one training loop. It wires the pieces; each piece lives in its own module."""
 import logging
 import os
-import platform
-import re
 import shutil
 import signal
-import subprocess
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -15,18 +12,22 @@ import mxnet as mx
 import numpy as np
 from mxnet import gluon
 
-from .. import native, plots
-from ..config import TrainConfig, resume_differences, to_dict
+from .. import plots
+from ..config import TrainConfig, to_dict
 from ..data import BatchStream, get_dataset
 from ..utils.context import parse_ctx
-from ..utils.files import RUN_FILES, RunFolderError, atomic_write_json, check_writable_dir, locked_folder
+from ..utils.files import locked_folder
 from ..utils.signals import handling_signals
 from . import checkpoint, console
 from .build import (build_models, build_trainers, reference_running_variances, scale_running_variances_,
                     unbiased_variance_factors)
-from .distributed import WorkerAgreement, leave_without_barrier
+from .distributed import WorkerAgreement, check_same_iteration, leave_without_barrier
+from .errors import Interrupted, TrainingDiverged
 from .methods import METHODS, Method
-from .runlog import append_metrics, first_non_finite, read_metrics, truncate_metrics
+from .periodic_eval import evaluator
+from .provenance import write_provenance
+from .resume import check_config_matches, check_progress, checkpoint_to_resume, prepare_folder, run_paths
+from .runlog import append_metrics, first_non_finite, read_metrics
 from .dequantize import dequantize
 from .schedule import critic_iters, lr_factor
 from .state import TrainState, iteration_seed, worker_seed
@@ -35,39 +36,6 @@ from .tensorboard import EventLog, EventsUnwritable
 
 log = logging.getLogger(__name__)
 N_SAMPLES = 64
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the latest checkpoint on disk predates it."""
-
-
-class EvaluationUnavailable(ValueError):
-    """--eval-every was asked for but InceptionV3 or the real-data statistics cannot be had."""
-
-
-class WorkersDisagree(ValueError):
-    """The workers of a dist_sync job found checkpoints of different generator iterations to resume."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM stopped the run: in the loop, after a checkpoint, so that it resumes exactly;
-    during the set-up (`state` None), at once, and the folder's checkpoint, if any, is as it was."""
-
-    def __init__(self, signal_name, state, outdir=None):
-        signal_name_ = signal_name or "a signal to another worker"
-        if state is None:
-            message = f"stopped by {signal_name_} during the start-up; {resume_advice(outdir)}"
-        else:
-            message = f"stopped by {signal_name_} at generator iteration {state.gen_iter}, after a checkpoint; " \
-                      "continue with --resume"
-        super().__init__(message)
-        self.signal_name, self.state = signal_name, state
-
-    @property
-    def exit_code(self):
-        """128 + the signal's number, as a shell reports a process that the signal ended (SIGTERM's
-        for a worker that stopped because another one was signalled)."""
-        return 128 + int(getattr(signal, self.signal_name or "SIGTERM"))
 
 
 def train(cfg, progress=True, resume=None, trust_pickled_states=False):
@@ -153,14 +121,6 @@ def _train(cfg, kvstore, progress, resume, trust_pickled_states):
         return state
 
 
-def resume_advice(outdir):
-    """How to go on with the run in `outdir` after it stopped: --resume from its checkpoint, or, when
-    it has none yet, the same command again (a run stopped before its first checkpoint starts over)."""
-    if checkpoint.find_latest(_run_paths(outdir)["checkpoints"]) is not None:
-        return "the last complete checkpoint is kept; continue with --resume"
-    return "no checkpoint yet: rerun the same command to start over"
-
-
 def _interruptible_setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     """`setup`, which Ctrl-C or SIGTERM stops at once (a first kernel compile or real-image statistics
     can take minutes, and there is nothing to checkpoint yet): `Interrupted` without a state."""
@@ -182,7 +142,7 @@ class Run:
     """What the loop works with, built once by `setup`. `state` is the only part the loop changes
     (besides the networks, trainers and the data stream's position)."""
     cfg: TrainConfig
-    paths: dict                 # the run folder's files, `_run_paths`
+    paths: dict                 # the run folder's files, `run_paths`
     contexts: list              # the devices; several: data parallel, the batch split evenly
     seed: int                   # this worker's seed: its data order and noise (`worker_seed`)
     method: Method
@@ -205,13 +165,13 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     """Everything before the first iteration, as a `Run`: the checkpoint to continue from (checked
     before anything changes), the networks and trainers (restored from it), the run folder's files,
     the data, the evaluation and the progress bar. The caller holds the folder's lock."""
-    latest = _checkpoint_to_resume(outdir, resume, trust_pickled_states)
+    latest = checkpoint_to_resume(outdir, resume, trust_pickled_states)
     contexts = parse_ctx(cfg.ctx)
     rank = kvstore.rank if kvstore is not None else 0
     seed = worker_seed(cfg.seed, rank)
-    paths = _run_paths(outdir)
+    paths = run_paths(outdir)
     if latest:
-        _check_config_matches(cfg, latest)
+        check_config_matches(cfg, latest)
     mx.random.seed(cfg.seed)     # the same initial weights everywhere (DistributedTrainer keeps rank 0's)
     generator, critic = build_models(cfg, contexts)
     g_trainer, d_trainer = build_trainers(cfg, generator, critic, kvstore)
@@ -220,16 +180,14 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     if latest:
         state = checkpoint.restore(latest, generator, critic, g_trainer, d_trainer, contexts,
                                    trust_pickled_states=trust_pickled_states)
-        if cfg.gen_iters < state.gen_iter:
-            raise RunFolderError(f"--gen-iters {cfg.gen_iters} is below the run's progress ({state.gen_iter} "
-                                 "generator iterations in its checkpoint); nothing was changed")
+        check_progress(cfg, state)
     # --bn-stats reference: running variances kept at 1/factor times PyTorch's, which checkpoints hold.
     bn_factors = unbiased_variance_factors(cfg, generator, critic, len(contexts)) if cfg.bn_stats == "reference" \
         else {}
     scale_running_variances_(bn_factors, -1)
     generator_statistics = any(p in bn_factors for p in generator.collect_params().values())
     if agreement is not None:
-        _check_same_iteration(agreement.gen_iters(state.gen_iter))
+        check_same_iteration(agreement.gen_iters(state.gen_iter))
     resumed_at = state.gen_iter if latest else None
     for line in console.header(cfg, contexts, outdir, resumed_at):
         log.info(line)
@@ -237,9 +195,10 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     dataset = get_dataset(cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
                           resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
                           lsun_category=cfg.lsun_category)
-    evaluate = _evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
+    evaluate = evaluator(cfg, contexts[0]) if cfg.eval_every and rank == 0 else None   # dist_sync: worker 0
     events = EventLog(outdir, state.gen_iter) if cfg.tensorboard else None
-    _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at)
+    prepare_folder(paths, resumed_at)
+    write_provenance(paths, cfg, contexts, kvstore, rank)
     stream = BatchStream(dataset, cfg.batch_size, seed=seed, workers=console.workers(cfg, contexts),
                          start=state.batches, skipped=state.skipped_records,
                          per_epoch=cfg.epoch_boundaries == "official")
@@ -251,27 +210,6 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     bar = console.progress_bar(console.total_critic_iters(cfg), initial=state.critic_iters_total, enabled=progress)
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,
                stream, fixed_z, bn_factors, generator_statistics, agreement, evaluate, events, bar)
-
-
-def _start_folder(cfg, kvstore, rank, paths, contexts, resumed_at):
-    """samples/, metrics.jsonl (cut back to the checkpoint when resuming at `resumed_at`, else empty),
-    config.json and env.json. A new run first marks its folder as having no checkpoint yet, so that
-    if it stops before its first one, its command may be run again in place; it then starts over."""
-    samples = os.path.dirname(paths["real"])
-    os.makedirs(samples, exist_ok=True)
-    if resumed_at is not None:
-        truncate_metrics(paths["metrics"], resumed_at)
-    else:
-        checkpoint.mark_none_yet(paths["checkpoints"])
-        for name in os.listdir(samples):   # an earlier start's grids
-            if _SAMPLE.match(name):
-                os.remove(os.path.join(samples, name))
-        open(paths["metrics"], "w").close()
-    atomic_write_json(paths["config"], to_dict(cfg))
-    atomic_write_json(paths["env"], dict(environment(contexts), kvstore=cfg.kvstore,
-                                         rank=rank,
-                                         num_workers=kvstore.num_workers if kvstore is not None else 1,
-                                         pid=os.getpid()))
 
 
 def _critic_update(run):
@@ -370,116 +308,6 @@ def _save_checkpoint(run):
         run.events.checkpointed(run.state.gen_iter)
 
 
-def _checkpoint_to_resume(outdir, resume, trust_pickled_states):
-    """The checkpoint folder to continue from, complete and safe to read, or None for a new run;
-    RunFolderError if that is not what `resume` asks for. The caller holds the folder's lock.
-
-    A new run starts over in place in a folder whose run stopped before its first checkpoint, and is
-    refused in any other folder that holds a run's files (a run's or someone else's of those names).
-    """
-    paths = _run_paths(outdir)
-    checkpoint.clean(paths["checkpoints"])   # a killed save's leftovers: this run's own, under the lock
-    latest = checkpoint.find_latest(paths["checkpoints"])
-    none_yet = latest is None and checkpoint.has_none_yet(paths["checkpoints"])
-    if resume and none_yet:
-        raise RunFolderError(f"--resume: the run in {outdir} stopped before its first checkpoint, so there is "
-                             "nothing to continue; no checkpoint yet: rerun the same command without --resume "
-                             "to start over")
-    if resume and latest is None:
-        raise RunFolderError(f"--resume: {outdir} has no checkpoint (checkpoints/latest is missing), so there "
-                             "is nothing to continue and nothing was changed; put checkpoints/latest back "
-                             "from a copy of the run, or start a new run in another --outdir")
-    if latest is None and not none_yet and _holds_a_run(paths):
-        raise RunFolderError(f"--outdir {outdir} holds a run without a checkpoint (config.json or "
-                             "metrics.jsonl, but no checkpoints/latest); choose another --outdir, or remove "
-                             "that run first")
-    found = _run_files(outdir)
-    if latest is None and not none_yet and found:
-        raise RunFolderError(f"--outdir {outdir} is not a run folder but holds files a run writes ("
-                             + ", ".join(found) + "); choose another --outdir, or move them away")
-    try:
-        check_writable_dir(paths["checkpoints"])   # refused now, not after training up to the first one
-    except ValueError as err:
-        raise RunFolderError(f"{paths['checkpoints']} cannot hold checkpoints: {err}") from None
-    if latest is not None and resume is False:
-        raise RunFolderError(f"--outdir {outdir} already holds a run; pass --resume to continue it or "
-                             "choose another --outdir")
-    if latest is not None:
-        checkpoint.check(latest, trust_pickled_states)   # before anything reads its files
-        read_metrics(paths["metrics"])   # damage is refused here, before any work, not at the first sample
-    return latest
-
-
-def _run_files(outdir):
-    """The names in `outdir` that a run writes: files, or folders that are not empty."""
-    found = []
-    for name in RUN_FILES:
-        path = os.path.join(outdir, name)
-        if os.path.lexists(path) and not (os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)):
-            found.append(name + "/" if os.path.isdir(path) else name)
-    return found
-
-
-def _holds_a_run(paths):
-    """Whether the folder has a run's config.json or a non-empty metrics.jsonl."""
-    metrics = paths["metrics"]
-    return os.path.exists(paths["config"]) or (os.path.exists(metrics) and os.path.getsize(metrics) > 0)
-
-
-def _check_config_matches(cfg, latest):
-    """RunFolderError if `cfg` changes an option that the checkpoint's weights or state depend on
-    (config.json edited by hand: another method, image size, width ...)."""
-    differences = resume_differences(checkpoint.read_config(latest), to_dict(cfg))
-    if differences:
-        raise RunFolderError(f"the options differ from those of the checkpoint {latest} ("
-                             + "; ".join(differences) + "); was config.json edited? Put back its copy from "
-                             "the checkpoint, or start a new run in another --outdir")
-
-
-def _check_same_iteration(gen_iters):
-    """Raise WorkersDisagree unless every worker's checkpoint (or fresh start) is at one iteration."""
-    if len(set(gen_iters)) > 1:
-        found = ", ".join(f"worker {rank}: {it}" for rank, it in enumerate(gen_iters))
-        raise WorkersDisagree(f"the workers' checkpoints hold different generator iterations ({found}); "
-                              "a job killed while saving? Copy OUTDIR/checkpoints/latest to "
-                              "OUTDIR/worker<r>/checkpoints/latest for every other worker r and resume, "
-                              "or start afresh")
-
-
-def _evaluator(cfg, ctx):
-    """generator -> {'fid', 'is_mean', 'is_std'}; InceptionV3 and the real statistics are ready now."""
-    from .evaluate import default_cache_dir, evaluate_generator, make_extractor, real_statistics
-    try:
-        extractor = make_extractor(cfg.inception, cfg.inception_weights, ctx=ctx, batch_size=cfg.batch_size)
-        real = real_statistics(extractor, cfg.dataset, root=cfg.dataroot, image_size=cfg.image_size,
-                               resize_backend=cfg.resize_backend, interpolation=cfg.interpolation,
-                               lsun_category=cfg.lsun_category, n_images=cfg.eval_samples,
-                               cache_dir=default_cache_dir(), seed=cfg.seed)
-    except ValueError as err:
-        raise EvaluationUnavailable(f"--eval-every: {err}") from None
-
-    def evaluate(generator):
-        # 'eigh': exact also when eval_samples < 2048 leaves the covariances singular (sqrtm fails).
-        result = evaluate_generator(generator, real, extractor, n_samples=cfg.eval_samples,
-                                    batch_size=cfg.batch_size, ctx=ctx, seed=cfg.seed, fid_method="eigh")
-        return {k: result[k] for k in ("fid", "is_mean", "is_std")}
-    return evaluate
-
-
-def environment(contexts):
-    """What produced a run: versions, device, and the git commit of the working tree if there is one."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return dict(mxnet=mx.__version__, numpy=np.__version__, python=platform.python_version(),
-                ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
-                cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-                mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit,
-                fused_layer_norm=native.used_on(contexts))
-
-
 def _noise(cfg, contexts, n=None):
     """A noise batch of `n` (default --batch-size) drawn on the first device, split across `contexts` (the
     same draws for any count)."""
@@ -489,15 +317,6 @@ def _noise(cfg, contexts, n=None):
 def _shards(batch, contexts):
     """`batch` cut into equal parts, one on each device (the batch itself for one device)."""
     return gluon.utils.split_and_load(batch, contexts, even_split=True)
-
-
-_SAMPLE = re.compile(r"^\d{7}\.png$")   # samples/<gen_iter>.png
-
-
-def _run_paths(outdir):
-    names = dict(metrics="metrics.jsonl", config="config.json", env="env.json", loss="loss.png",
-                 checkpoints="checkpoints", real="samples/real.png")
-    return {k: os.path.join(outdir, v) for k, v in names.items()}
 
 
 def _read_losses(pending):
