@@ -10,8 +10,6 @@ images are fixed random images (the generator's forward costs the same with or w
 Each round starts one process per framework in turn (alternating which goes first), which builds the
 critic, warms up with `--warmup` iterations and times `--number`; the result is the median over rounds
 of each side's seconds per iteration and of the per-round ratio MXNet / PyTorch, printed as JSON.
-The MXNet half needs the gradient penalty for residual critics (issue 22); without it the MXNet
-process reports the penalty's refusal and the ratio is missing.
 """
 import argparse
 import json
