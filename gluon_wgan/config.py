@@ -280,11 +280,12 @@ _WGANGP_CIFAR_RESNET = dict(dataset="cifar10", image_size=32, generator="cifar_r
                             sample_every=1000, checkpoint_every=1000)
 
 PRESETS = {
-    # About two minutes on two CPU cores: WGAN (clipping, RMSprop) on one large shape per image, until
-    # the samples show recognisable circles, squares and rings. Chosen by measurement (issue 14): 10x
-    # the paper's learning rate, 2 critic iterations per generator iteration and no bursts (the
-    # paper's 5 and 100 reach that point later), 16 filters, and one compute thread, which small
-    # networks run as fast as two and which does not spin against other jobs on a shared machine.
+    # A few minutes on two CPU cores (README.md has the timing beside its command): WGAN (clipping,
+    # RMSprop) on one large shape per image, until the samples show recognisable circles, squares and
+    # rings. Chosen by measurement: 10x the paper's learning rate, 2 critic iterations per generator
+    # iteration and no bursts (the paper's 5 and 100 reach that point later), 16 filters, and one
+    # compute thread, which small networks run as fast as two and which does not spin against other
+    # jobs on a shared machine.
     "quickstart": dict(dataset="shapes-simple", image_size=32, ngf=16, ndf=16, gen_iters=2500, lr_d=5e-4,
                        lr_g=5e-4, d_iters=2, warmup_iters=0, burst_every=0, sample_every=500,
                        checkpoint_every=1000, log_every=20, threads=1),

@@ -122,8 +122,8 @@ def _mean(shards, key):
 
 @contextmanager
 def _no_param_grads(block):
-    """Record `block`'s parameters as constants: backward skips their gradients (weight-gradient
-    convolutions are a fifth of a DCGAN generator iteration, measured in benchmarks/).
+    """Record `block`'s parameters as constants: backward skips their gradients (the critic's
+    weight-gradient convolutions are a sizeable part of a DCGAN generator iteration: benchmarks/README.md).
 
     Re-marking the same data and gradient arrays with grad_req 'null', then back, rather than setting
     `Parameter.grad_req`, which would reallocate (zero) every gradient array each time.
