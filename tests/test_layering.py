@@ -14,22 +14,24 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALLOWED = {
     # The bottom: the standard library (context also loads the CUDA libraries before MXNet).
     "cuda": set(), "utils": set(), "utils.context": {"cuda"},
-    # The options: each list of choices where its component defines it (see test_choices_import_nothing).
-    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods",
-               "training.schedule", "utils.threads"},
+    # The options: only the lists of choices, bounds and defaults where their components define them,
+    # modules that import nothing (test_choices_import_nothing); nothing of the library or training.
+    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "objectives",
+               "utils.threads"},
     # The library.
+    "objectives": set(),
     "compat": set(), "numpy_aliases": set(), "native": set(), "losses": set(),
     "optim": {"optim", "compat", "utils"},
     "models": {"native", "utils"},
     "transposes": {"models.layers", "native", "compat"},
     "op_transposes": {"transposes", "native"},
     "graph_transpose": {"op_transposes", "compat"},
-    "penalty": {"models", "transposes", "graph_transpose", "native", "compat"},
+    "penalty": {"models", "transposes", "graph_transpose", "native", "compat", "objectives"},
     "data": {"compat", "utils"},
     "metrics": {"utils"},
     "plots": {"utils"},
-    "training": {"config", "compat", "native", "models", "losses", "optim", "penalty", "data", "metrics", "plots",
-                 "utils"},
+    "training": {"config", "objectives", "compat", "native", "models", "losses", "optim", "penalty", "data",
+                 "metrics", "plots", "utils"},
     # The command lines: training's, generated from config, and the tools' back ends.
     "cli": {"config", "data", "utils"},
     "tools": set(),
@@ -39,7 +41,7 @@ ALLOWED = {
     "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},
 }
-CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py"]
+CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py", "objectives.py"]
 
 
 def _modules():

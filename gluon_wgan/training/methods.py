@@ -2,6 +2,7 @@
 from typing import Callable, NamedTuple
 
 from .. import losses
+from ..objectives import METHOD_NAMES
 
 
 class Method(NamedTuple):
@@ -18,3 +19,5 @@ METHODS = {
     "gan": Method(losses.gan_d, losses.gan_g),
     "lsgan": Method(losses.lsgan_d, losses.lsgan_g),
 }
+if tuple(METHODS) != METHOD_NAMES:   # the names the config offers (objectives.py) are the rows here
+    raise ImportError(f"METHODS {tuple(METHODS)} and objectives.METHOD_NAMES {METHOD_NAMES} differ")

@@ -3,11 +3,12 @@ from contextlib import contextmanager
 
 from mxnet import autograd, nd
 
+from ..objectives import CLAMP, GP_WEIGHT
 from .constraints import clip_
 
 
-def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_when="before",
-                gp_weight=10.0, gp_mode="two-sided", generator_statistics=False):
+def critic_step(critic, generator, trainer, real, z, method, clamp=CLAMP, clip_when="before",
+                gp_weight=GP_WEIGHT, gp_mode="two-sided", generator_statistics=False):
     """Update the critic once on a real batch and the generator's images of noise `z`.
 
     With weight clipping, ``clip_when='before'`` clamps at the start of the update, as the WGAN
