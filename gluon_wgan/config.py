@@ -10,16 +10,17 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 
-# Each list of choices is the component's own, in a module that loads neither numpy nor MXNet (--help
-# stays quick): the choices.py modules import nothing, and the method names are METHODS' keys
-# (training/methods.py imports losses.py, whose MXNet import waits until a loss is computed).
+# Each list of choices, bound and default is the component's own, in a module that imports nothing
+# (the choices.py modules, objectives.py), so that --help loads neither numpy nor MXNet and no import
+# here reaches up into the library or training.
 from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems, loader_problems
 from .models.choices import (ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, INITS, RESNETS,
                              model_problems)
-from .optim.choices import OPTIMIZERS, RMSPROP_EPS_MODES, optimizer_problems
-from .training.choices import GP_MODES, INCEPTIONS, LR_DECAYS, sample_count_problems
-from .training.methods import METHODS
-from .training.schedule import schedule_problems
+from .objectives import CLAMP, GP_MODES, GP_WEIGHT, METHOD_NAMES
+from .optim.choices import (ADAM_BETA1, ADAM_BETA2, OPTIMIZERS, RMSPROP_ALPHA, RMSPROP_EPS, RMSPROP_EPS_MODES,
+                            optimizer_problems)
+from .training.choices import (BURST_D_ITERS, BURST_EVERY, D_ITERS, INCEPTIONS, LR_DECAYS, WARMUP_ITERS,
+                               sample_count_problems, schedule_problems)
 from .utils.threads import thread_count_problems
 
 MAX_SEED = 2 ** 31 - 1
@@ -72,7 +73,7 @@ class TrainConfig:
 
     # Objective and schedule.
     method: str = opt("wgan", "objective: WGAN with clipping, WGAN-GP, DCGAN's GAN, least squares GAN",
-                      choices=tuple(METHODS))
+                      choices=METHOD_NAMES)
     gen_iters: int = opt(100000, "generator iterations to train")
     batch_size: int = opt(64, "images per critic iteration, and per generator iteration unless --gen-batch-size")
     gen_batch_size: int = opt(None, "noise samples per generator iteration (default: --batch-size; the WGAN-GP "
@@ -80,17 +81,17 @@ class TrainConfig:
     dequantize: bool = opt(False, "real images as the WGAN-GP code's CIFAR-10 ResNet feeds them: pixel values "
                                   "x in 0..255 become (x + u) / 128 - 1, u ~ U[0, 1) per value (instead of "
                                   "x / 127.5 - 1)")
-    d_iters: int = opt(5, "critic iterations per generator iteration (n_critic)")
-    warmup_iters: int = opt(25, "the first this-many generator iterations get --burst-d-iters critic "
+    d_iters: int = opt(D_ITERS, "critic iterations per generator iteration (n_critic)")
+    warmup_iters: int = opt(WARMUP_ITERS, "the first this-many generator iterations get --burst-d-iters critic "
                             "iterations (0: no warm-up)")
-    burst_d_iters: int = opt(100, "critic iterations during warm-up and every --burst-every-th generator "
+    burst_d_iters: int = opt(BURST_D_ITERS, "critic iterations during warm-up and every --burst-every-th generator "
                              "iteration")
-    burst_every: int = opt(500, "every this-many generator iterations get --burst-d-iters (0: never)")
-    clamp: float = opt(0.01, "wgan: clip critic parameters to [-clamp, clamp]")
+    burst_every: int = opt(BURST_EVERY, "every this-many generator iterations get --burst-d-iters (0: never)")
+    clamp: float = opt(CLAMP, "wgan: clip critic parameters to [-clamp, clamp]")
     clip_when: str = opt("before", "wgan: clip before each critic update (reference code; the generator "
                          "then sees an unclipped critic) or after it (MXNet's clip_weights)",
                          choices=("before", "after"))
-    gp_weight: float = opt(10.0, "wgan-gp: lambda, the gradient penalty weight")
+    gp_weight: float = opt(GP_WEIGHT, "wgan-gp: lambda, the gradient penalty weight")
     gp_mode: str = opt("two-sided", "wgan-gp: two-sided pulls every interpolate's gradient norm towards 1 "
                        "(the paper's eq. 3); one-sided penalizes only norms above 1, max(0, norm - 1)^2 "
                        "(the alternative its section 4 discusses)", choices=GP_MODES)
@@ -107,12 +108,12 @@ class TrainConfig:
                          "WGAN-GP reference), torch-adam as PyTorch", choices=OPTIMIZERS)
     lr_d: float = opt(5e-5, "critic learning rate")
     lr_g: float = opt(5e-5, "generator learning rate")
-    rmsprop_eps: float = opt(1e-8, "RMSprop epsilon")
+    rmsprop_eps: float = opt(RMSPROP_EPS, "RMSprop epsilon")
     rmsprop_eps_mode: str = opt("torch", "where RMSprop's epsilon sits: outside the square root "
                                 "(PyTorch, the reference code) or inside (MXNet)", choices=RMSPROP_EPS_MODES)
-    rmsprop_alpha: float = opt(0.99, "RMSprop decay of the squared-gradient average (PyTorch's alpha)")
-    beta1: float = opt(0.5, "Adam beta1")
-    beta2: float = opt(0.999, "Adam beta2")
+    rmsprop_alpha: float = opt(RMSPROP_ALPHA, "RMSprop decay of the squared-gradient average (PyTorch's alpha)")
+    beta1: float = opt(ADAM_BETA1, "Adam beta1")
+    beta2: float = opt(ADAM_BETA2, "Adam beta2")
     lr_decay: str = opt("none", "learning-rate schedule of both networks: none, or linear, lr * (1 - t / "
                                 "--gen-iters) at generator iteration t (the WGAN-GP code's ResNets)",
                         choices=LR_DECAYS)
@@ -280,11 +281,12 @@ _WGANGP_CIFAR_RESNET = dict(dataset="cifar10", image_size=32, generator="cifar_r
                             sample_every=1000, checkpoint_every=1000)
 
 PRESETS = {
-    # About two minutes on two CPU cores: WGAN (clipping, RMSprop) on one large shape per image, until
-    # the samples show recognisable circles, squares and rings. Chosen by measurement (issue 14): 10x
-    # the paper's learning rate, 2 critic iterations per generator iteration and no bursts (the
-    # paper's 5 and 100 reach that point later), 16 filters, and one compute thread, which small
-    # networks run as fast as two and which does not spin against other jobs on a shared machine.
+    # A few minutes on two CPU cores (README.md has the timing beside its command): WGAN (clipping,
+    # RMSprop) on one large shape per image, until the samples show recognisable circles, squares and
+    # rings. Chosen by measurement: 10x the paper's learning rate, 2 critic iterations per generator
+    # iteration and no bursts (the paper's 5 and 100 reach that point later), 16 filters, and one
+    # compute thread, which small networks run as fast as two and which does not spin against other
+    # jobs on a shared machine.
     "quickstart": dict(dataset="shapes-simple", image_size=32, ngf=16, ndf=16, gen_iters=2500, lr_d=5e-4,
                        lr_g=5e-4, d_iters=2, warmup_iters=0, burst_every=0, sample_every=500,
                        checkpoint_every=1000, log_every=20, threads=1),

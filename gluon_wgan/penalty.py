@@ -15,6 +15,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from . import compat, graph_transpose, native
+from .objectives import GP_MODES, GP_WEIGHT
 from .models.cifar import CIFARCritic
 from .models.dcgan import DCGANCritic
 from .models.layers import ReLU, Tanh
@@ -22,7 +23,7 @@ from .models.mlp import MLPCritic
 from .transposes import input_grad, layer_problem
 
 PATHS = ("auto", "explicit", "autograd")
-MODES = ("two-sided", "one-sided")
+MODES = GP_MODES
 
 # The package's critics, whose output is `reshape(body(x), (-1,))`: their layers have hand-fused
 # transposes (`transposes.input_grad`), faster than the general graph's. Any other critic goes
@@ -34,7 +35,7 @@ _CRITICS = (DCGANCritic, MLPCritic, CIFARCritic)
 NORM_EPS = 1e-12
 
 
-def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=False, path="auto",
+def gradient_penalty(critic, real, fake, weight=GP_WEIGHT, alpha=None, return_norms=False, path="auto",
                      mode="two-sided"):
     """WGAN-GP penalty `weight * mean_i (||grad D(x_hat_i)||_2 - 1)^2` (Gulrajani et al. 2017, eq. 3).
 
@@ -49,8 +50,8 @@ def gradient_penalty(critic, real, fake, weight=10.0, alpha=None, return_norms=F
         returns several outputs is judged by its first.
     real, fake : NDArray, shape (N, ...)
         Same shape, dtype and context. Both are constants: no gradient reaches the generator.
-    weight : float, default 10.0
-        lambda of the paper.
+    weight : float, default `objectives.GP_WEIGHT`
+        lambda of the paper (10 in its Algorithm 1).
     alpha : NDArray of shape (N,), optional
         Interpolation coefficients; drawn from U[0, 1] when None.
     return_norms : bool, default False

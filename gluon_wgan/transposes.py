@@ -143,7 +143,7 @@ def _dense(layer, h):
     weight = layer.weight.data(h.context)
     biases = () if layer.bias is None else (layer.bias.data(h.context),)
     out = nd.FullyConnected(h, weight, *biases, no_bias=layer.bias is None, num_hidden=weight.shape[0])
-    # dot(g, W) rather than FullyConnected(g, W.T), which would copy W (2x slower, benchmarks/).
+    # dot(g, W) rather than FullyConnected(g, W.T), which would copy W (slower: benchmarks/README.md).
     return out, lambda g: nd.dot(g, weight).reshape(h.shape)
 
 

@@ -43,6 +43,7 @@ def test_cli_flags_cover_every_field():
 
 def test_cli_choices_are_the_components_lists():
     """Each list of choices is defined once, by its component; config and the command line read it there."""
+    from gluon_wgan import objectives
     from gluon_wgan.data import choices as data
     from gluon_wgan.models import choices as models
     from gluon_wgan.optim import choices as optim
@@ -54,11 +55,34 @@ def test_cli_choices_are_the_components_lists():
         "generator": models.ARCHITECTURES, "critic": models.ARCHITECTURES, "gen_norm": models.GENERATOR_NORMS,
         "critic_norm": models.CRITIC_NORMS, "gen_filters": models.FILTERS, "activation": models.ACTIVATIONS,
         "method": tuple(METHODS), "optimizer": optim.OPTIMIZERS, "rmsprop_eps_mode": optim.RMSPROP_EPS_MODES,
-        "inception": training.INCEPTIONS, "gp_mode": training.GP_MODES, "init": models.INITS,
+        "inception": training.INCEPTIONS, "gp_mode": objectives.GP_MODES, "init": models.INITS,
         "lr_decay": training.LR_DECAYS,
         # Options of the loop alone: their lists live in config.
         "clip_when": ("before", "after"), "epoch_boundaries": ("continuous", "official"),
         "bn_stats": ("mxnet", "reference"), "kvstore": ("device", "dist_sync")}
+
+
+def test_each_default_is_the_components_own():
+    """A default is written once, where its component defines it: the config's equals what the library
+    functions take when the argument is left out (clip value, penalty weight, optimizer, schedule)."""
+    import inspect
+
+    from gluon_wgan.optim import TorchRMSProp, make_optimizer
+    from gluon_wgan.penalty import gradient_penalty
+    from gluon_wgan.training.schedule import critic_iters
+    from gluon_wgan.training.steps import critic_step
+
+    def default(function, name):
+        return inspect.signature(function).parameters[name].default
+
+    cfg = TrainConfig()
+    assert (cfg.clamp, cfg.gp_weight) == (default(critic_step, "clamp"), default(critic_step, "gp_weight"))
+    assert cfg.gp_weight == default(gradient_penalty, "weight") and cfg.gp_mode == default(critic_step, "gp_mode")
+    assert [cfg.rmsprop_eps, cfg.rmsprop_alpha, cfg.beta1, cfg.beta2] == \
+        [default(make_optimizer, name) for name in ("rmsprop_eps", "rmsprop_alpha", "beta1", "beta2")]
+    assert (cfg.rmsprop_alpha, cfg.rmsprop_eps) == (default(TorchRMSProp, "alpha"), default(TorchRMSProp, "epsilon"))
+    assert [cfg.d_iters, cfg.warmup_iters, cfg.burst_d_iters, cfg.burst_every] == \
+        [default(critic_iters, name) for name in ("d_iters", "warmup", "burst", "burst_every")]
 
 
 def test_the_command_line_loads_neither_numpy_nor_mxnet():

@@ -186,8 +186,8 @@ def test_a_short_run_falls_back_to_the_exact_fid_and_says_so(trained_run, tmp_pa
 
 @pytest.fixture(scope="module")
 def fid_inception_file(tmp_path_factory):
-    """A .pth of random FID Inception weights, written as torch.save writes one (tests/test_fid_inception.py)."""
-    from test_fid_inception import random_weights, write_state_dict
+    """A .pth of random FID Inception weights, written as torch.save writes one (tests/torch_files.py)."""
+    from torch_files import random_weights, write_state_dict
     path = str(tmp_path_factory.mktemp("fid_weights") / "random.pth")
     write_state_dict(path, random_weights())
     return path

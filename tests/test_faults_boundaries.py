@@ -4,7 +4,7 @@ running run, a run stopped before its first checkpoint, caches and folders that 
 tools asked to overwrite run files, a resume after kill -9 with event files, a pasted resume command.
 
 Each case is one line on stderr, exit code 2, and nothing outside the run folder changed. Runs are
-tiny (16x16, 8 filters), as in tests/test_faults_run_folder.py, whose helpers these tests share.
+tiny (16x16, 8 filters), as in tests/test_faults_run_folder.py; both use conftest.py's helpers.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from test_faults_run_folder import SCRIPT, TINY, one_line_error, run, snapshot, train  # noqa: F401  (run: fixture)
+from conftest import SCRIPT, TINY, one_line_error, snapshot, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -2,10 +2,9 @@
 
 Nothing from the folder is executed, a damaged or missing checkpoint is refused without touching
 anything, one process at a time writes a folder, a full disk keeps the last checkpoint, and every
-such case is one line on stderr with exit code 2. Runs are tiny (16x16, 8 filters).
+such case is one line on stderr with exit code 2. Runs are tiny (16x16, 8 filters: conftest.py's
+`train` and `run`).
 """
-import hashlib
-import importlib.util
 import json
 import os
 import pickle
@@ -20,60 +19,7 @@ import pytest
 
 from gluon_wgan.utils.files import FolderInUse, locked_folder
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "scripts", "train_wgan.py")
-TINY = ["--image-size", "16", "--ngf", "8", "--ndf", "8", "--nz", "8", "--batch-size", "8", "--warmup-iters", "0",
-        "--d-iters", "2", "--burst-every", "0", "--log-every", "1", "--sample-every", "2", "--checkpoint-every", "2",
-        "--quiet"]
-
-
-def _load_main():
-    spec = importlib.util.spec_from_file_location("train_wgan_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
-MAIN = _load_main()
-
-
-def train(capsys, outdir, *extra, gen_iters=2):
-    """(exit code, stderr) of `train_wgan.py` run in this process, as the shell would see them; a
-    --resume takes the run's own options, as a user would."""
-    capsys.readouterr()
-    options = ["--quiet"] if "--resume" in extra else TINY
-    try:
-        code = MAIN([*options, "--outdir", str(outdir), "--gen-iters", str(gen_iters), *extra])
-    except SystemExit as stop:   # argparse's errors
-        code = stop.code
-    return code, capsys.readouterr().err
-
-
-def one_line_error(err):
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("train_wgan.py: error: "), err
-    assert "Traceback" not in err
-    return lines[0]
-
-
-def snapshot(folder):
-    """{relative path: sha256} of every file under `folder` but the lock file."""
-    found = {}
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(parent, name)
-            if name != ".lock":
-                found[os.path.relpath(path, folder)] = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    return found
-
-
-@pytest.fixture
-def run(tmp_path, capsys):
-    """A run folder that trained 2 generator iterations and checkpointed there."""
-    outdir = tmp_path / "run"
-    code, err = train(capsys, outdir)
-    assert code == 0, err
-    return outdir
+from conftest import SCRIPT, TINY, one_line_error, snapshot, train
 
 
 def latest(outdir):

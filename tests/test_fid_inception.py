@@ -7,81 +7,13 @@ checks the same reader against files that torch itself wrote, and the network ag
 """
 import os
 import pickle
-import struct
-import zipfile
 
 import numpy as np
 import pytest
 
 from gluon_wgan.metrics import fid_inception, fid_network, fid_weights, torch_reader
-
-TYPES = {np.dtype("float32"): "FloatStorage", np.dtype("float64"): "DoubleStorage", np.dtype("int64"): "LongStorage"}
-
-
-def _global(module, name):
-    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
-
-
-def _str(text):
-    data = text.encode()
-    return b"X" + struct.pack("<I", len(data)) + data
-
-
-def _int(value):
-    return b"J" + struct.pack("<i", value)
-
-
-def _ints(values):
-    return b"(" + b"".join(_int(v) for v in values) + b"t" if values else b")"
-
-
-def state_dict_pickle(tensors):
-    """A protocol-2 pickle of an OrderedDict of tensors, as torch.save writes one.
-
-    `tensors`: list of (name, storage key, storage (1-D array), offset, size, stride); tensors may share a
-    storage key. Returns (pickle bytes, {key: storage}).
-    """
-    out, storages = [b"\x80\x02", _global("collections", "OrderedDict"), b")R"], {}
-    for name, key, storage, offset, size, stride in tensors:
-        storages[key] = storage
-        pid = b"(" + _str("storage") + _global("torch", TYPES[storage.dtype]) + _str(key) + _str("cpu") \
-            + _int(storage.size) + b"tQ"                                   # TUPLE, BINPERSID
-        out += [_str(name), _global("torch._utils", "_rebuild_tensor_v2"), b"(", pid, _int(offset), _ints(size),
-                _ints(stride), b"\x89", _global("collections", "OrderedDict"), b")R", b"tRs"]  # args, REDUCE, SETITEM
-    out.append(b".")
-    return b"".join(out), storages
-
-
-def write_zip(path, data_pkl, storages, root="archive"):
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
-        archive.writestr(f"{root}/data.pkl", data_pkl)
-        archive.writestr(f"{root}/byteorder", "little")
-        for key, storage in storages.items():
-            archive.writestr(f"{root}/data/{key}", storage.astype(storage.dtype.newbyteorder("<")).tobytes())
-
-
-def write_legacy(path, data_pkl, storages):
-    """torch's pre-1.6 layout: magic number, protocol, system info, the object, storage keys, raw storages."""
-    keys = sorted(storages)
-    with open(path, "wb") as f:
-        for header in (0x1950A86A20F9469CFC6C, 1001, dict(protocol_version=1001, little_endian=True,
-                                                          type_sizes=dict(short=2, int=4, long=4))):
-            f.write(pickle.dumps(header, protocol=2))
-        f.write(data_pkl)
-        f.write(pickle.dumps(keys, protocol=2))
-        for key in keys:
-            storage = storages[key]
-            f.write(struct.pack("<q", storage.size) + storage.astype(storage.dtype.newbyteorder("<")).tobytes())
-
-
-def write_state_dict(path, arrays, layout="zip"):
-    """{name: contiguous array} -> a .pth file, one storage per tensor."""
-    assert all(a.flags.c_contiguous for a in arrays.values())
-    tensors = [(name, str(i), a.ravel(), 0, a.shape, tuple(s // a.itemsize for s in a.strides))
-               for i, (name, a) in enumerate(arrays.items())]
-    data, storages = state_dict_pickle(tensors)
-    (write_zip if layout == "zip" else write_legacy)(path, data, storages)
-
+from torch_files import (op_global, op_int, op_ints, op_str, random_weights, state_dict_pickle, write_legacy,
+                         write_state_dict, write_zip)
 
 # ------------------------------------------------------------------------------------------- the reader
 
@@ -119,11 +51,11 @@ class _RunsCommand:
 def _crafted(marker):
     """Files that would run `touch marker` (or similar) under an ordinary unpickler."""
     command = f"touch {marker}"
-    by_opcodes = b"\x80\x02" + _global("os", "system") + _str(command) + b"\x85R."       # TUPLE1, REDUCE
-    eval_call = b"\x80\x02" + _global("builtins", "eval") + _str(f"open({str(marker)!r}, 'w')") + b"\x85R."
+    by_opcodes = b"\x80\x02" + op_global("os", "system") + op_str(command) + b"\x85R."       # TUPLE1, REDUCE
+    eval_call = b"\x80\x02" + op_global("builtins", "eval") + op_str(f"open({str(marker)!r}, 'w')") + b"\x85R."
     # An allowed dict whose value smuggles a call: the refusal must come before the call.
-    inside_dict = b"\x80\x02" + _global("collections", "OrderedDict") + b")R" + _str("w") \
-        + _global("posix", "system") + _str(command) + b"\x85Rs."
+    inside_dict = b"\x80\x02" + op_global("collections", "OrderedDict") + b")R" + op_str("w") \
+        + op_global("posix", "system") + op_str(command) + b"\x85Rs."
     return {"os.system by opcodes": by_opcodes, "builtins.eval": eval_call, "inside a state dict": inside_dict,
             "protocol 2 dumps of a class": pickle.dumps(_RunsCommand(command), protocol=2)}
 
@@ -146,8 +78,8 @@ def test_reader_refuses_crafted_file_in_one_line_and_runs_nothing(tmp_path, layo
 
 def test_reader_refuses_a_stand_in_used_with_other_arguments(tmp_path):
     """An admitted name is admitted only as a state dict uses it: _rebuild_tensor_v2 wants a storage."""
-    data = b"\x80\x02" + _global("torch._utils", "_rebuild_tensor_v2") + b"(" + _str("not a storage") \
-        + _int(0) + _ints((1,)) + _ints((1,)) + b"\x89" + b")" + b"tR."
+    data = b"\x80\x02" + op_global("torch._utils", "_rebuild_tensor_v2") + b"(" + op_str("not a storage") \
+        + op_int(0) + op_ints((1,)) + op_ints((1,)) + b"\x89" + b")" + b"tR."
     path = str(tmp_path / "odd.pth")
     write_zip(path, data, {})
     with pytest.raises(ValueError, match="refusing|not a storage"):
@@ -174,22 +106,6 @@ def test_reader_refuses_what_is_not_a_state_dict(tmp_path, what):
 
 
 # ------------------------------------------------------------------------------------ conversion, cache
-
-def random_weights(seed=0):
-    """Small random values in the network's layout, as pytorch-fid names them (torch's bn.weight/bias)."""
-    rng = np.random.default_rng(seed)
-    torch_names = {name.replace(".bn.gamma", ".bn.weight").replace(".bn.beta", ".bn.bias"): shape
-                   for name, shape in fid_inception.parameter_shapes().items()}
-    arrays = {}
-    for name, shape in torch_names.items():
-        if name.endswith("running_var"):
-            arrays[name] = np.ones(shape, np.float32)
-        else:
-            arrays[name] = (0.1 * rng.standard_normal(shape)).astype(np.float32)
-        if name.endswith("running_var"):    # torch's BatchNorm state dicts carry this counter too
-            arrays[name.replace("running_var", "num_batches_tracked")] = np.zeros((), np.int64)
-    return arrays
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):

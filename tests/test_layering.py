@@ -14,25 +14,27 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALLOWED = {
     # The bottom: the standard library (context also loads the CUDA libraries before MXNet).
     "cuda": set(), "utils": set(), "utils.context": {"cuda"},
-    # The options: each list of choices where its component defines it (see test_choices_import_nothing).
-    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "training.methods",
-               "training.schedule", "utils.threads"},
+    # The options: only the lists of choices, bounds and defaults where their components define them,
+    # modules that import nothing (test_choices_import_nothing); nothing of the library or training.
+    "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "objectives",
+               "utils.threads"},
     # The library.
+    "objectives": set(),
     "compat": set(), "numpy_aliases": set(), "native": {"utils"}, "losses": set(),
     "optim": {"optim", "compat", "utils"},
     "models": {"native", "utils"},
     "transposes": {"models.layers", "native", "compat"},
     "op_transposes": {"transposes", "native"},
     "graph_transpose": {"op_transposes", "compat"},
-    "penalty": {"models", "transposes", "graph_transpose", "native", "compat"},
+    "penalty": {"models", "transposes", "graph_transpose", "native", "compat", "objectives"},
     "data": {"compat", "utils"},
     "metrics": {"utils"},
     # The FID Inception extractor, one concern per module (metrics/fid_inception.py says which).
     "metrics.fid_network": set(), "metrics.torch_reader": set(), "metrics.fid_weights": {"utils"},
     "metrics.fid_inception": set(),
     "plots": {"utils"},
-    "training": {"config", "compat", "native", "models", "losses", "optim", "penalty", "data", "metrics", "plots",
-                 "utils"},
+    "training": {"config", "objectives", "compat", "native", "models", "losses", "optim", "penalty", "data",
+                 "metrics", "plots", "utils"},
     # The loop's policies, each in its own module: none reaches the networks, the data or the metrics.
     "training.errors": set(),
     "training.resume": {"config", "utils"},
@@ -48,7 +50,7 @@ ALLOWED = {
     "tools.runs": {"plots", "training.runlog", "utils"},
     "tools.toy": {"data.choices", "training.choices", "utils"},
 }
-CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py"]
+CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py", "objectives.py"]
 
 
 def _modules():

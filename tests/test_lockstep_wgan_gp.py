@@ -12,7 +12,7 @@ epsilon as the TensorFlow reference does, which is one of the negative controls.
 
 The package's side is `critic_step` and `generator_step` composed as `training/loop.py` composes
 them; the alphas it would draw are replaced by the reference's (`steps._uniform`), and the real
-batches and noise are shared as in tests/test_lockstep_wgan.py, whose helpers this file uses.
+batches and noise are shared as in tests/test_lockstep_wgan.py, through tests/lockstep.py.
 """
 from unittest import mock
 
@@ -21,8 +21,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_lockstep_wgan import (SLOPE, TOL, TORCH_DTYPES, Feed, Package, assert_lockstep,  # noqa: E402
-                                c_float, official_generator, relative_errors, report, trajectory)
+from lockstep import (SLOPE, TOL, TORCH_DTYPES, Feed, Package, assert_lockstep, c_float,  # noqa: E402
+                      official_generator, relative_errors, report, trajectory)
 
 from gluon_wgan.config import resolve  # noqa: E402
 from gluon_wgan.training import steps  # noqa: E402

@@ -20,6 +20,8 @@ from gluon_wgan.models.layers import ChannelLayerNorm, ReLU
 from gluon_wgan.penalty import check_penalty_support, gradient_penalty, input_gradient, interpolate
 from gluon_wgan.transposes import input_grad
 
+from conftest import batch, make_critic
+
 FD_STEP = 1e-6
 FD_RTOL = 1e-4
 FD_ATOL = 1e-8   # only matters where the true gradient is 0 (biases before a ReLU/LeakyReLU)
@@ -37,39 +39,6 @@ CRITICS = {
     "mlp-toy": dict(in_shape=(2,), hidden=16, n_hidden=3),
     "mlp-image": dict(in_shape=(2, 4, 4), hidden=8, n_hidden=2),
 }
-
-
-def make_critic(spec, dtype="float64", seed=0, ctx=None):
-    """A critic with random parameters scaled so that ||grad D|| is of order 1 (the interesting
-    regime for the penalty), normalization gains and shifts away from 1 and 0."""
-    spec = dict(spec)
-    critic = MLPCritic(**spec) if "in_shape" in spec else DCGANCritic(**spec)
-    critic.initialize(mx.init.Zero(), ctx=ctx)
-    critic.cast(dtype)
-    rng = np.random.RandomState(seed)
-    for name, param in sorted(critic.collect_params().items()):
-        if name.endswith("weight"):
-            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
-        elif name.endswith("gamma"):
-            value = 1 + 0.3 * rng.normal(size=param.shape)
-        else:
-            value = 0.3 * rng.normal(size=param.shape)
-        param.set_data(nd.array(value, dtype=dtype))
-    return critic
-
-
-def input_shape(spec, n):
-    if "in_shape" in spec:
-        return (n,) + tuple(spec["in_shape"])
-    return (n, spec["nc"], spec["image_size"], spec["image_size"])
-
-
-def batch(spec, n, dtype="float64", seed=1, ctx=mx.cpu()):
-    rng = np.random.RandomState(seed)
-    shape = input_shape(spec, n)
-    real, fake = (nd.array(rng.normal(size=shape), dtype=dtype, ctx=ctx) for _ in range(2))
-    alpha = nd.array(rng.uniform(size=n), dtype=dtype, ctx=ctx)
-    return real, fake, alpha
 
 
 def penalty_grads(critic, real, fake, alpha, **kwargs):

@@ -394,9 +394,9 @@ def test_support_is_checked_before_initialization():
 
 
 def test_the_modes_are_the_command_lines():
-    """--gp-mode's choices (training/choices.py, which imports nothing) are the penalty's modes."""
+    """--gp-mode's choices (objectives.py, which imports nothing) are the penalty's modes."""
     from gluon_wgan import penalty
-    from gluon_wgan.training.choices import GP_MODES
+    from gluon_wgan.objectives import GP_MODES
     assert penalty.MODES == GP_MODES
 
 

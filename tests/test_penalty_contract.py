@@ -18,11 +18,12 @@ import warnings
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import autograd, gluon, nd
+from mxnet import autograd, gluon
 
 from gluon_wgan import losses
-from gluon_wgan.models import CIFARCritic, DCGANCritic, MLPCritic
 from gluon_wgan.penalty import gradient_penalty
+
+from conftest import batch, make_critic
 
 CRITICS = {
     "dcgan32-layer-extra": dict(image_size=32, ndf=2, nc=3, n_extra_layers=1, norm="layer", use_bias=True),
@@ -37,34 +38,6 @@ CRITICS = {
     "cifar-layer": dict(image_size=32, dim=1, nc=3, norm="layer", use_bias=True),
 }
 FD_STEP, FD_RTOL, FD_ATOL = 1e-6, 1e-5, 1e-9
-
-
-def make_critic(spec, dtype="float64", ctx=None, seed=0):
-    """Random parameters scaled so that ||grad D|| is of order 1, gains and shifts away from 1 and 0."""
-    if "in_shape" in spec:
-        critic = MLPCritic(**spec)
-    elif "dim" in spec:
-        critic = CIFARCritic(**{k: v for k, v in spec.items() if k != "nc"})   # always 3 channels
-    else:
-        critic = DCGANCritic(**spec)
-    critic.initialize(mx.init.Zero(), ctx=ctx)
-    critic.cast(dtype)
-    rng = np.random.RandomState(seed)
-    for name, param in sorted(critic.collect_params().items()):
-        if name.endswith("weight"):
-            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
-        else:
-            value = (1 if name.endswith("gamma") else 0) + 0.3 * rng.normal(size=param.shape)
-        param.set_data(nd.array(value, dtype=dtype))
-    return critic
-
-
-def batch(spec, n, dtype="float64", seed=1):
-    shape = (n,) + tuple(spec["in_shape"]) if "in_shape" in spec else (n, spec["nc"], spec["image_size"],
-                                                                        spec["image_size"])
-    rng = np.random.RandomState(seed)
-    real, fake = (nd.array(rng.normal(size=shape), dtype=dtype) for _ in range(2))
-    return real, fake, nd.array(rng.uniform(size=n), dtype=dtype)
 
 
 def critic_loss(critic, real, fake, alpha):

@@ -9,25 +9,7 @@ from PIL import Image
 from gluon_wgan.plots import median_filter
 from gluon_wgan.tools.runs import load_run, load_scores, plot_w_estimates, run_label, sample_grids, save_progress_gif
 
-
-def make_run(folder, w_values, sample_iters=(), config=None, extra_lines=()):
-    """A run folder: metrics.jsonl with the given w_estimates, config.json, one grey grid per sample_iter."""
-    os.makedirs(os.path.join(folder, "samples"), exist_ok=True)
-    with open(os.path.join(folder, "metrics.jsonl"), "w") as f:
-        for i, w in enumerate(w_values, 1):   # gen_iter 1..N
-            f.write(json.dumps(dict(gen_iter=i, critic_iters=5, loss_d=-w, loss_g=0.1, w_estimate=w,
-                                    seconds=float(i))) + "\n")
-        for line in extra_lines:
-            f.write(line + "\n")
-    if config is not None:
-        with open(os.path.join(folder, "config.json"), "w") as f:
-            json.dump(config, f)
-    Image.new("RGB", (20, 20), (0, 0, 255)).save(os.path.join(folder, "samples", "real.png"))
-    for gen_iter in sample_iters:
-        shade = (gen_iter * 37) % 256
-        Image.new("RGB", (20, 20), (shade, shade, shade)).save(
-            os.path.join(folder, "samples", f"{gen_iter:07d}.png"))
-    return str(folder)
+from conftest import make_run
 
 
 def test_a_run_counting_from_zero_reads_one_based(tmp_path):

@@ -36,8 +36,8 @@ def wasserstein1(a, b, return_plan=False):
     Returns
     -------
     float, or (float, ndarray of int of shape (n,)) when `return_plan`
-        mean_i ||a_i - b_plan(i)||_2 for the optimal permutation. O(n^3) time, O(n^2) memory:
-        about 0.1 s for n = 1000.
+        mean_i ||a_i - b_plan(i)||_2 for the optimal permutation. O(n^3) time, O(n^2) memory
+        (benchmarks/README.md has a timing).
 
     Raises
     ------

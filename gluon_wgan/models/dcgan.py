@@ -20,8 +20,8 @@ def _hidden_activation(activation, dcgan_layer, tanh_layer=Tanh):
 
 
 # The generator's ReLU and tanh: MXNet's Activation operator, which MKL-DNN computes in the
-# BatchNorm's and Deconvolution's blocked layout. F.relu/F.tanh convert the layout and are 3-10x
-# slower forward + backward (a 64x64 generator iteration: -30 ms, benchmarks/README.md). The critic
+# BatchNorm's and Deconvolution's blocked layout. F.relu/F.tanh convert the layout, slower forward
+# + backward (benchmarks/README.md, "How it got there", has the figures). The critic
 # keeps `layers.ReLU`/`Tanh`: the penalty's `autograd.grad` cross-check differentiates them twice,
 # which Activation does not allow; the generator is never differentiated twice.
 def _generator_relu():

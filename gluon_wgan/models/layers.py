@@ -81,9 +81,9 @@ class ChannelLayerNorm(nn.HybridBlock):
         """(normed, inv_std): each sample of x as a row (N, C*H*W) with mean 0 and variance 1, and
         1 / sqrt(variance + epsilon) per row (N, 1). The penalty's transpose reads both."""
         # Written with operators whose backward is fast on the CPU: broadcast_* and mean backward
-        # run a generic reduction (~20 ns per element), and spelled with them this layer took 8x
-        # longer, forward + backward, on a (64, 128, 16, 16) input (MXNet 1.9.1). Shape-free, so
-        # it hybridizes.
+        # run a generic element-by-element reduction, and spelled with them this layer took several
+        # times as long, forward + backward (MXNet 1.9.1; benchmarks/README.md, "What closed the
+        # WGAN-GP gap"). Shape-free, so it hybridizes.
         rows = F.reshape(x, shape=(0, -1))                                      # (N, M)
         row_mean, spread = row_ops(F, rows)
         centred = F.elemwise_sub(rows, spread(row_mean(rows)))

@@ -8,7 +8,7 @@
   gradient as a differentiable function, for the gradient penalty.
 
 Each has a hand-written first-order backward. Together they replace about twenty plain operators
-and their layout conversions; a DCGAN-64 WGAN-GP critic iteration takes 1.1-1.3x as long without
+and their layout conversions; a DCGAN-64 WGAN-GP critic iteration takes longer without
 them (docs/native.md). MXNet's external-operator dispatcher does not pass the gradient request to
 the library, so the kernels always write their input gradients: callers give them copies
 (`identity`) of the leaves they read, whose backward honours grad_req='add'.
@@ -159,7 +159,7 @@ def _build(mx, path):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=os.path.dirname(path))
     os.close(fd)
-    tuning = ["-march=native"] if _cpu_features() else []   # 15-20% faster kernels here
+    tuning = ["-march=native"] if _cpu_features() else []   # faster kernels (docs/native.md)
     cmd = [_compiler(), "-O3", *tuning, "-fopenmp", "-shared", "-fPIC", "-std=c++17",
            "-I", os.path.join(root, "include"), SOURCE, os.path.join(root, "src", "lib_api.cc"),
            "-o", tmp]

@@ -6,10 +6,14 @@ No imports, so that reading them loads no MXNet (`scripts/train_wgan.py --help` 
 OPTIMIZERS = ("rmsprop", "adam", "torch-adam", "sgd")
 # make_optimizer(rmsprop_eps_mode=): RMSprop's epsilon outside the square root (PyTorch) or inside (MXNet).
 RMSPROP_EPS_MODES = ("torch", "mxnet")
+# The defaults of make_optimizer and the config. RMSprop's are PyTorch's, which the WGAN reference code
+# trains with (TorchRMSProp's too); Adam's betas are DCGAN's (Radford et al. 2016), epsilon PyTorch's.
+RMSPROP_EPS, RMSPROP_ALPHA = 1e-8, 0.99
+ADAM_BETA1, ADAM_BETA2, ADAM_EPS = 0.5, 0.999, 1e-8
 
 
-def optimizer_problems(name="rmsprop", learning_rates=None, rmsprop_eps=1e-8, rmsprop_eps_mode="torch",
-                       rmsprop_alpha=0.99, beta1=0.5, beta2=0.999, adam_eps=1e-8, wd=0.0):
+def optimizer_problems(name="rmsprop", learning_rates=None, rmsprop_eps=RMSPROP_EPS, rmsprop_eps_mode="torch",
+                       rmsprop_alpha=RMSPROP_ALPHA, beta1=ADAM_BETA1, beta2=ADAM_BETA2, adam_eps=ADAM_EPS, wd=0.0):
     """One-line messages, named by flag, for each optimizer option out of range ([] when all are fine).
 
     The one statement of these bounds: `TrainConfig.problems` reports them and `make_optimizer` raises

@@ -26,7 +26,7 @@ import math
 import mxnet as mx
 
 from .. import compat
-from .choices import optimizer_problems
+from .choices import ADAM_BETA1, ADAM_BETA2, ADAM_EPS, RMSPROP_ALPHA, RMSPROP_EPS, optimizer_problems
 
 
 def _clip_gradient(value):
@@ -72,7 +72,7 @@ class TorchRMSProp(mx.optimizer.Optimizer):
         --rmsprop-alpha and --rmsprop-eps).
     """
 
-    def __init__(self, learning_rate=0.01, alpha=0.99, epsilon=1e-8, **kwargs):
+    def __init__(self, learning_rate=0.01, alpha=RMSPROP_ALPHA, epsilon=RMSPROP_EPS, **kwargs):
         problems = optimizer_problems(rmsprop_alpha=alpha, rmsprop_eps=epsilon)
         if problems:
             raise ValueError(problems[0])
@@ -140,8 +140,8 @@ class TorchAdam(mx.optimizer.Adam):
                           lazy_update=False)
 
 
-def make_optimizer(name, lr, *, rmsprop_eps=1e-8, rmsprop_eps_mode="torch", rmsprop_alpha=0.99, beta1=0.5,
-                   beta2=0.999, adam_eps=1e-8, wd=0.0):
+def make_optimizer(name, lr, *, rmsprop_eps=RMSPROP_EPS, rmsprop_eps_mode="torch", rmsprop_alpha=RMSPROP_ALPHA,
+                   beta1=ADAM_BETA1, beta2=ADAM_BETA2, adam_eps=ADAM_EPS, wd=0.0):
     """The optimizer called `name`, for a `gluon.Trainer`.
 
     Parameters

@@ -7,7 +7,7 @@ the thread count before MXNet loads.
 import argparse
 
 from ..data.choices import TOY_DATASETS
-from ..training.choices import TOY_METHODS, toy_problems
+from ..training.choices import TOY_GP_WEIGHT, TOY_METHODS, toy_problems
 from ..utils.files import check_writable_dir
 from ..utils.oneline import OneLineParser
 from ..utils.threads import add_threads_flag
@@ -71,8 +71,8 @@ def build_parser():
                              "default: " + ", ".join(f"{k} {v}" for k, v in DEFAULT_GEN_ITERS.items()))
     parser.add_argument("--method", choices=TOY_METHODS, default="wgan-gp",
                         help="train: gradient penalty, or weight clipping (WGAN) for comparison")
-    parser.add_argument("--gp-weight", type=float, default=0.1,
-                        help="penalty weight lambda; 0.1 as in the released toy code (gan_toy.py), "
+    parser.add_argument("--gp-weight", type=float, default=TOY_GP_WEIGHT,
+                        help=f"penalty weight lambda; {TOY_GP_WEIGHT:g} as in the released toy code (gan_toy.py), "
                              "the paper uses 10")
     parser.add_argument("--critic-iters", type=int, default=5, help="critic updates per generator update")
     parser.add_argument("--batch-size", type=int, default=256, help="batch size")

@@ -27,7 +27,7 @@ from .state import TrainState
 NETS = ("generator", "critic")
 REQUIRED = ("generator.params", "critic.params", "state.json", "config.json")
 OPTIMIZER_FILES = (".optimizer.params", ".optimizer.json")
-PICKLED = ".states"          # Trainer.save_states, written by gluon_wgan before issue 13
+PICKLED = ".states"          # Trainer.save_states, written by earlier versions of gluon_wgan
 FORMAT = 1
 NONE_YET = "NO_CHECKPOINT_YET"   # a new run's mark until its first checkpoint
 

@@ -17,9 +17,9 @@ def clip_(params, c):
     BatchNorm gamma and beta are clipped too, like every other weight in the reference code.
 
     One in-place `nd.clip` per array, no new arrays (GluonCV's script allocates a clipped copy and
-    `set_data`s it, about 2x slower). MXNet 1.9.1 has no multi-array clip; the one fused candidate,
-    `multi_sgd_update` bent into a clip, measured slower and inexact (benchmarks/run.py, clip group).
-    Either way a clip is well under 1% of a DCGAN critic iteration.
+    `set_data`s it, slower). MXNet 1.9.1 has no multi-array clip; the one fused candidate,
+    `multi_sgd_update` bent into a clip, measured slower and inexact. Either way a clip is a small
+    part of a DCGAN critic iteration (benchmarks/README.md, "Clipping": `benchmarks/run.py --only clip`).
     """
     for param in trainable(params):
         for data in param.list_data():

@@ -205,7 +205,7 @@ def setup(cfg, kvstore, outdir, progress, resume, trust_pickled_states):
     fixed_z = mx.nd.array(np.random.default_rng(cfg.seed).standard_normal((N_SAMPLES, cfg.nz)), ctx=contexts[0])
     if state.gen_iter == 0:
         plots.save_image_grid(next(BatchStream(dataset, N_SAMPLES, seed=cfg.seed)), paths["real"])
-    # Counted in critic iterations: warm-up and burst iterations are 20x the others, and a bar of
+    # Counted in critic iterations: warm-up and burst iterations hold many times the others', and a bar of
     # generator iterations would read its rate off them and misjudge the rest.
     bar = console.progress_bar(console.total_critic_iters(cfg), initial=state.critic_iters_total, enabled=progress)
     return Run(cfg, paths, contexts, seed, METHODS[cfg.method], generator, critic, g_trainer, d_trainer, state,

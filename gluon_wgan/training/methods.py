@@ -12,6 +12,8 @@ class Method(NamedTuple):
     wasserstein: bool = False   # -loss_d (without the penalty) estimates W1
 
 
+# One row per name of objectives.METHOD_NAMES, which the config offers as --method without importing
+# this module (tests/test_config.py::test_cli_choices_are_the_components_lists compares them).
 METHODS = {
     "wgan": Method(losses.wasserstein_d, losses.wasserstein_g, clip=True, wasserstein=True),
     "wgan-gp": Method(losses.wasserstein_d, losses.wasserstein_g, penalty=True, wasserstein=True),

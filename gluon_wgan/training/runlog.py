@@ -32,7 +32,7 @@ def one_based(records):
     """`records` with ``gen_iter`` = N for the record written after N generator iterations, as the
     console, samples/, checkpoints and TensorBoard count them.
 
-    Run folders written before issue 24 counted 0..N-1. Their first record has ``gen_iter`` 0, which
+    Run folders written by earlier versions counted 0..N-1. Their first record has ``gen_iter`` 0, which
     a 1-based file never has (every generator iteration gets a record): those are shifted by one.
     """
     if records and records[0].get("gen_iter") == 0:

@@ -1,22 +1,8 @@
 """How many critic iterations precede each generator iteration, and in a whole run; the learning rate's decay."""
-from .choices import LR_DECAYS
+from .choices import BURST_D_ITERS, BURST_EVERY, D_ITERS, LR_DECAYS, WARMUP_ITERS, schedule_problems
 
 
-def schedule_problems(d_iters=5, warmup=25, burst=100, burst_every=500, gen_iters=1):
-    """One-line messages, named by flag, for each schedule option out of range ([] when all are fine).
-
-    The one statement of the schedule's bounds: `TrainConfig.problems` reports them, `critic_iters`
-    and `total_critic_iters` raise the first.
-    """
-    found = [f"{flag} must be at least 1, got {value}"
-             for flag, value in (("--d-iters", d_iters), ("--burst-d-iters", burst), ("--gen-iters", gen_iters))
-             if not value >= 1]
-    return found + [f"{flag} must be >= 0, got {value}"
-                    for flag, value in (("--warmup-iters", warmup), ("--burst-every", burst_every))
-                    if not value >= 0]
-
-
-def critic_iters(gen_iter, d_iters=5, warmup=25, burst=100, burst_every=500):
+def critic_iters(gen_iter, d_iters=D_ITERS, warmup=WARMUP_ITERS, burst=BURST_D_ITERS, burst_every=BURST_EVERY):
     """Critic updates before generator update number `gen_iter` (0-based).
 
     The WGAN reference code trains the critic 100 times for each of the first 25 generator
@@ -48,7 +34,8 @@ def lr_factor(gen_iter, gen_iters, decay="none"):
     return max(0.0, 1.0 - gen_iter / gen_iters) if decay == "linear" else 1.0
 
 
-def total_critic_iters(gen_iters, d_iters=5, warmup=25, burst=100, burst_every=500):
+def total_critic_iters(gen_iters, d_iters=D_ITERS, warmup=WARMUP_ITERS, burst=BURST_D_ITERS,
+                       burst_every=BURST_EVERY):
     """The sum of `critic_iters(i, ...)` over generator iterations 0 .. gen_iters - 1, in closed form
     (a sum over the iterations would take hours for --gen-iters 1e12).
 

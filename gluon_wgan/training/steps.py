@@ -3,11 +3,12 @@ from contextlib import contextmanager
 
 from mxnet import autograd, nd
 
+from ..objectives import CLAMP, GP_WEIGHT
 from .constraints import clip_
 
 
-def critic_step(critic, generator, trainer, real, z, method, clamp=0.01, clip_when="before",
-                gp_weight=10.0, gp_mode="two-sided", generator_statistics=False):
+def critic_step(critic, generator, trainer, real, z, method, clamp=CLAMP, clip_when="before",
+                gp_weight=GP_WEIGHT, gp_mode="two-sided", generator_statistics=False):
     """Update the critic once on a real batch and the generator's images of noise `z`.
 
     With weight clipping, ``clip_when='before'`` clamps at the start of the update, as the WGAN
@@ -122,8 +123,8 @@ def _mean(shards, key):
 
 @contextmanager
 def _no_param_grads(block):
-    """Record `block`'s parameters as constants: backward skips their gradients (weight-gradient
-    convolutions are a fifth of a DCGAN generator iteration, measured in benchmarks/).
+    """Record `block`'s parameters as constants: backward skips their gradients (the critic's
+    weight-gradient convolutions are a sizeable part of a DCGAN generator iteration: benchmarks/README.md).
 
     Re-marking the same data and gradient arrays with grad_req 'null', then back, rather than setting
     `Parameter.grad_req`, which would reallocate (zero) every gradient array each time.

@@ -36,7 +36,7 @@ from ..metrics import wasserstein1
 from ..models import MLPCritic, MLPGenerator
 from ..optim import make_optimizer
 from ..penalty import check_penalty_support
-from .choices import TOY_METHODS, toy_problems
+from .choices import TOY_GP_WEIGHT, TOY_METHODS, toy_problems
 from .methods import METHODS
 from .steps import critic_step, generator_step
 
@@ -66,7 +66,7 @@ SETTINGS = {
 }
 
 
-def check_toy_args(dataset="8gaussians", method="wgan-gp", gen_iters=1, gp_weight=0.1, critic_iters=5,
+def check_toy_args(dataset="8gaussians", method="wgan-gp", gen_iters=1, gp_weight=TOY_GP_WEIGHT, critic_iters=5,
                    batch_size=256, hidden=512, eval_every=None, eval_samples=1000):
     """Raise `ValueError` with one line naming the flag for the first bad argument."""
     if dataset not in TOY_DATASETS:
@@ -105,7 +105,7 @@ def _identity(x):
     return x
 
 
-def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=0.1, critic_iters=5, batch_size=256,
+def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, critic_iters=5, batch_size=256,
               hidden=512, n_hidden=3, seed=0, clamp=None, fixed_generator=False, eval_every=None,
               eval_samples=1000, progress=None, ctx=None):
     """Train a toy WGAN(-GP); the networks and the exact-W1 curve.
@@ -121,7 +121,7 @@ def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=0.1, critic_iters=
         Generator iterations (with `fixed_generator`: rounds of `critic_iters` critic updates).
     method : {'wgan-gp', 'wgan'}, default 'wgan-gp'
         Optimizer and constraint as in `SETTINGS`.
-    gp_weight : float, default 0.1
+    gp_weight : float, default `choices.TOY_GP_WEIGHT`
         lambda for 'wgan-gp': the released toy code's 0.1; the paper uses 10 everywhere.
     critic_iters, batch_size, hidden, n_hidden : int, default 5, 256, 512, 3
     seed : int, default 0
@@ -204,7 +204,7 @@ def critic_surface(critic, lim=PLOT_RANGE, points=GRID_POINTS, ctx=None):
     return xs, ys, values
 
 
-def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=0.1, seed=0, critic_iters=5,
+def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, seed=0, critic_iters=5,
               batch_size=256, hidden=512, eval_every=None, eval_samples=1000, progress=None):
     """`train_toy` on `dataset`, then write its figures and ``summary.json`` to `outdir`.
 
@@ -239,7 +239,7 @@ def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=0.1, 
     return summary
 
 
-def run_figure_1a(outdir, gen_iters=100, gp_weight=0.1, seed=0, critic_iters=5, batch_size=256, hidden=512,
+def run_figure_1a(outdir, gen_iters=100, gp_weight=TOY_GP_WEIGHT, seed=0, critic_iters=5, batch_size=256, hidden=512,
                   datasets=TOY_DATASETS, progress=None):
     """Figure 1(a): value surfaces of critics trained against a fixed generator (real + N(0, I)).
 
@@ -316,7 +316,7 @@ def _dense_weights(critic):
                            if isinstance(layer, gluon.nn.Dense)])
 
 
-def run_figure_1b(outdir, gen_iters=20, depth=12, hidden=512, gp_weight=0.1, clamps=FIGURE_1B_CLAMPS,
+def run_figure_1b(outdir, gen_iters=20, depth=12, hidden=512, gp_weight=TOY_GP_WEIGHT, clamps=FIGURE_1B_CLAMPS,
                   seed=0, critic_iters=5, batch_size=256, eval_batches=4, progress=None):
     """Figure 1(b): layer-wise critic gradient norms and weight histograms, clipping vs penalty.
 
