@@ -48,6 +48,15 @@ def _check_dim(dim, multiple):
         raise ValueError(f"dim must be a positive multiple of {multiple}, got {dim!r}")
 
 
+def _check_options(image_size, size, norm, norms, init, dim, dim_multiple):
+    """ValueError naming the first of a network's arguments out of range: its fixed image size, its
+    normalization, its initialisation, its width."""
+    _check_image_size(image_size, size)
+    _check("norm", norm, norms)
+    _check("init", init, INITS)
+    _check_dim(dim, dim_multiple)
+
+
 def _check_image_size(image_size, size):
     if image_size != size:
         raise ValueError(f"this network is built for {size}x{size} images, got image_size {image_size!r}")
@@ -204,7 +213,6 @@ class _Generator(nn.HybridBlock):
 
     def __init__(self, nz, channels, init, **kwargs):
         super().__init__(**kwargs)
-        _check("init", init, INITS)
         self.nz, self.channels = nz, channels
         with self.name_scope():
             self.dense = _dense(4 * 4 * channels, nz, init)
@@ -236,9 +244,7 @@ class CIFARResNetGenerator(_Generator):
     """
 
     def __init__(self, image_size=32, nz=128, dim=128, norm="batch", init="tflib", **kwargs):
-        _check_image_size(image_size, 32)
-        _check("norm", norm, GENERATOR_NORMS)
-        _check_dim(dim, 1)
+        _check_options(image_size, 32, norm, GENERATOR_NORMS, init, dim, 1)
         super().__init__(nz, dim, init, **kwargs)
         with self.name_scope():
             for _ in range(3):
@@ -269,10 +275,7 @@ class CIFARResNetCritic(nn.HybridBlock):
 
     def __init__(self, image_size=32, dim=128, norm="none", init="tflib", **kwargs):
         super().__init__(**kwargs)
-        _check_image_size(image_size, 32)
-        _check("norm", norm, CRITIC_NORMS)
-        _check("init", init, INITS)
-        _check_dim(dim, 1)
+        _check_options(image_size, 32, norm, CRITIC_NORMS, init, dim, 1)
         with self.name_scope():
             first = Residual(_seq(Conv(dim, 3, 3, init=init), ReLU(), Conv(dim, 3, dim, init=init), nn.AvgPool2D(2)),
                              _seq(nn.AvgPool2D(2), Conv(dim, 1, 3, gain=GLOROT, init=init)))
@@ -306,9 +309,7 @@ class ResNetGenerator(_Generator):
     """
 
     def __init__(self, image_size=64, nz=128, dim=64, norm="batch", init="tflib", **kwargs):
-        _check_image_size(image_size, 64)
-        _check("norm", norm, GENERATOR_NORMS)
-        _check_dim(dim, 1)
+        _check_options(image_size, 64, norm, GENERATOR_NORMS, init, dim, 1)
         super().__init__(nz, 8 * dim, init, **kwargs)
         with self.name_scope():
             for c_in, c_out in ((8, 8), (8, 4), (4, 2), (2, 1)):
@@ -338,10 +339,7 @@ class ResNetCritic(nn.HybridBlock):
 
     def __init__(self, image_size=64, dim=64, norm="layer", init="tflib", **kwargs):
         super().__init__(**kwargs)
-        _check_image_size(image_size, 64)
-        _check("norm", norm, CRITIC_NORMS)
-        _check("init", init, INITS)
-        _check_dim(dim, 1)
+        _check_options(image_size, 64, norm, CRITIC_NORMS, init, dim, 1)
         with self.name_scope():
             self.body = _seq(Conv(dim, 3, 3, gain=GLOROT, init=init))
             for c_in, c_out in ((1, 2), (2, 4), (4, 8), (8, 8)):
@@ -379,9 +377,7 @@ class ResNet101Generator(_Generator):
     """
 
     def __init__(self, image_size=64, nz=128, dim=64, norm="batch", init="tflib", **kwargs):
-        _check_image_size(image_size, 64)
-        _check("norm", norm, GENERATOR_NORMS)
-        _check_dim(dim, 4)
+        _check_options(image_size, 64, norm, GENERATOR_NORMS, init, dim, 4)
         super().__init__(nz, 8 * dim, init, **kwargs)
         widths = [int(w * dim) for w, _ in _STAGES_101]
         with self.name_scope():
@@ -420,10 +416,7 @@ class ResNet101Critic(nn.HybridBlock):
 
     def __init__(self, image_size=64, dim=64, norm="layer", init="tflib", **kwargs):
         super().__init__(**kwargs)
-        _check_image_size(image_size, 64)
-        _check("norm", norm, CRITIC_NORMS)
-        _check("init", init, INITS)
-        _check_dim(dim, 4)
+        _check_options(image_size, 64, norm, CRITIC_NORMS, init, dim, 4)
         widths = [int(w * dim) for w, _ in reversed(_STAGES_101)]
         counts = [n for _, n in reversed(_STAGES_101)]
         with self.name_scope():
