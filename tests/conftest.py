@@ -43,14 +43,20 @@ def tiny_cfg(run_dir):
 
 def make_critic(spec, dtype="float64", seed=0, ctx=None):
     """The critic that `spec` describes (MLP if it has ``in_shape``, the CIFAR-10 critic if ``dim``,
-    else DCGAN) with random parameters scaled so that ||grad D|| is of order 1 (the interesting
-    regime for the penalty), normalization gains and shifts away from 1 and 0."""
+    else DCGAN), with the random parameters of `randomize`."""
     if "in_shape" in spec:
         critic = MLPCritic(**spec)
     elif "dim" in spec:
         critic = CIFARCritic(**{k: v for k, v in spec.items() if k != "nc"})   # always 3 channels
     else:
         critic = DCGANCritic(**spec)
+    return randomize(critic, dtype, seed, ctx)
+
+
+def randomize(critic, dtype="float64", seed=0, ctx=None):
+    """`critic` initialized on `ctx` in `dtype` with random parameters scaled so that ||grad D|| is
+    of order 1 (the interesting regime for the penalty), normalization gains and shifts away from 1
+    and 0."""
     critic.initialize(mx.init.Zero(), ctx=ctx)
     critic.cast(dtype)
     rng = np.random.RandomState(seed)

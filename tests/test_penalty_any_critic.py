@@ -16,6 +16,7 @@ from mxnet.gluon import nn
 from gluon_wgan import losses, native
 from gluon_wgan.models.layers import ChannelLayerNorm
 from gluon_wgan.penalty import check_penalty_support, gradient_penalty, input_gradient
+from conftest import randomize
 
 FD_STEP, FD_RTOL, FD_ATOL = 1e-6, 1e-5, 1e-9
 
@@ -104,20 +105,8 @@ SHAPE = (2, 8, 8)
 
 
 def make_critic(name, dtype="float64", ctx=None, seed=0):
-    """Random parameters scaled so that ||grad D|| is of order 1, gains and shifts away from 1 and 0."""
-    critic = CRITICS[name]()
-    critic.initialize(mx.init.Zero(), ctx=ctx)
-    critic.cast(dtype)
-    rng = np.random.RandomState(seed)
-    for key, param in sorted(critic.collect_params().items()):
-        if key.endswith("weight"):
-            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
-        elif key.endswith("alpha"):                       # PReLU's slopes
-            value = 0.2 + 0.05 * rng.normal(size=param.shape)
-        else:
-            value = (1 if key.endswith("gamma") else 0) + 0.3 * rng.normal(size=param.shape)
-        param.set_data(nd.array(value, dtype=dtype))
-    return critic
+    """The critic `name` with random parameters (conftest.randomize: ||grad D|| of order 1)."""
+    return randomize(CRITICS[name](), dtype, seed, ctx)
 
 
 def batch(n, dtype="float64", seed=1):

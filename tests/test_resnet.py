@@ -23,6 +23,7 @@ from gluon_wgan.training.build import build_models
 from gluon_wgan.training.dequantize import dequantize
 from gluon_wgan.training.loop import train
 from gluon_wgan.training.runlog import read_metrics
+from conftest import randomize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -193,16 +194,8 @@ def test_penalty_gradients_match_finite_differences(name):
     from gluon_wgan.losses import wasserstein_d
     from gluon_wgan.penalty import gradient_penalty
     critic_class, kwargs, size, every = PENALTY_CRITICS[name]
-    critic = critic_class(**kwargs)
-    critic.initialize(mx.init.Zero())
-    critic.cast("float64")
+    critic = randomize(critic_class(**kwargs))
     rng = np.random.RandomState(0)
-    for pname, param in sorted(critic.collect_params().items()):
-        if pname.endswith("weight"):
-            value = rng.normal(0, 1.4 / np.sqrt(np.prod(param.shape[1:])), param.shape)
-        else:
-            value = (1 if pname.endswith("gamma") else 0) + 0.3 * rng.normal(size=param.shape)
-        param.set_data(mx.nd.array(value, dtype="float64"))
     real, fake = (mx.nd.array(rng.normal(size=(2, 3, size, size)), dtype="float64") for _ in range(2))
     alpha = mx.nd.array(rng.uniform(size=2), dtype="float64")
 
