@@ -33,6 +33,17 @@ def is_hybridized(block):
     return block._active
 
 
+def imperative_operator(op):
+    """The NDArray function of the operator a symbol's JSON names `op` (private ones, such as
+    ``_plus_scalar``, live in ``mxnet.ndarray._internal``; ``_contrib_X`` is ``contrib.X``)."""
+    from mxnet.ndarray import _internal, contrib
+    for space, name in ((mx.nd, op), (_internal, op), (contrib, op[len("_contrib_"):])):
+        fn = getattr(space, name, None)
+        if fn is not None:
+            return fn
+    raise ValueError(f"MXNet has no imperative operator {op!r}")
+
+
 def child_blocks(block):
     """The blocks registered as `block`'s children, in registration order."""
     return list(block._children.values())

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from mxnet import autograd, nd
 
-from . import native
+from . import compat, native
 from .transposes import ConvTranspose
 
 BATCHNORM_REASON = (
@@ -92,38 +92,25 @@ def _mul(a, b):
 
 def invoke(op, inputs, attrs):
     """Run the MXNet operator `op` imperatively on `inputs` with the symbol's attributes."""
-    return operator(op)(*inputs, **{k: v for k, v in attrs.items() if not k.startswith("__")})
-
-
-def operator(op):
-    """The imperative function of the operator named `op` in a symbol's JSON."""
-    from mxnet.ndarray import _internal, contrib
-    for space, name in ((nd, op), (_internal, op), (contrib, op[len("_contrib_"):])):
-        fn = getattr(space, name, None)
-        if fn is not None:
-            return fn
-    raise ValueError(f"MXNet has no imperative operator {op!r}")
+    return compat.imperative_operator(op)(*inputs, **{k: v for k, v in attrs.items() if not k.startswith("__")})
 
 
 # ---------------------------------------------------------------------- rule constructors
 
-def elementwise(deriv, mask=False, forward=None):
-    """A one-input elementwise operator whose transpose multiplies by `deriv(x, y)`.
+def elementwise(deriv, mask=False):
+    """A one-input elementwise operator whose transpose multiplies by `deriv(x, y, attrs)`.
 
     `mask=True`: the derivative is piecewise constant and is computed under `pause()`.
-    `forward(x, attrs)`: computes y when the operator itself is not used (float64 precision).
     """
     def rule(ins, live, attrs, op):
         (x,) = ins
-        y = forward(x, attrs) if forward else invoke(op, ins, attrs)
+        y = invoke(op, ins, attrs)
         if mask:
             with autograd.pause():
                 d = deriv(x, y, attrs)
         else:
             d = deriv(x, y, attrs)
-        if isinstance(d, (int, float)):
-            return y, lambda gs: [gs[0] * d]
-        return y, lambda gs: [nd.elemwise_mul(gs[0], d) if d.shape == gs[0].shape else _mul(gs[0], d)]
+        return y, lambda gs: [nd.elemwise_mul(gs[0], d)]
     return rule
 
 
@@ -470,10 +457,6 @@ def _dot(ins, live, attrs, op):
     return y, transpose
 
 
-def _dot_problem(attrs, live):
-    return ""
-
-
 def _convolution(ins, live, attrs, op):
     x, w = ins[:2]
     y = invoke(op, ins, attrs)
@@ -618,10 +601,6 @@ def _smooth_leaky(attrs, live):
 
 def _several_live(attrs, live):
     return sum(live) > 1
-
-
-def _unary(fn):
-    return lambda x, attrs: fn(x)
 
 
 RULES = {

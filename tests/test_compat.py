@@ -191,3 +191,12 @@ def test_dataset_images_are_what_indexing_the_dataset_gives():
     images = compat.dataset_images(Tiny())
     assert images.shape == (2, 2, 2, 3)
     np.testing.assert_array_equal(images[1].asnumpy(), Tiny()[1][0].asnumpy())
+
+
+def test_imperative_operator_finds_public_private_and_contrib_operators():
+    x = mx.nd.array([-1.0, 2.0])
+    assert compat.imperative_operator("relu")(x).asnumpy().tolist() == [0.0, 2.0]
+    assert compat.imperative_operator("_plus_scalar")(x, scalar="1").asnumpy().tolist() == [0.0, 3.0]
+    assert compat.imperative_operator("_contrib_div_sqrt_dim") is mx.nd.contrib.div_sqrt_dim
+    with pytest.raises(ValueError, match="no imperative operator 'no_such_op'"):
+        compat.imperative_operator("no_such_op")

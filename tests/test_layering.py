@@ -24,7 +24,7 @@ ALLOWED = {
     "optim": {"optim", "compat", "utils"},
     "models": {"native", "utils"},
     "transposes": {"models.layers", "native", "compat"},
-    "op_transposes": {"transposes", "native"},
+    "op_transposes": {"transposes", "native", "compat"},
     "graph_transpose": {"op_transposes", "compat"},
     "penalty": {"models", "transposes", "graph_transpose", "native", "compat", "objectives"},
     "data": {"compat", "utils"},
