@@ -71,6 +71,18 @@ def randomize(critic, dtype="float64", seed=0, ctx=None):
     return critic
 
 
+def central_difference(data, idx, f, step):
+    """(f(x + step e_idx) - f(x - step e_idx)) / (2 step), perturbing the NDArray `data` in place at
+    `idx` and putting the entry back: the oracle of the gradient tests."""
+    saved = data[idx].asscalar()
+    data[idx] = saved + step
+    plus = f()
+    data[idx] = saved - step
+    minus = f()
+    data[idx] = saved
+    return (plus - minus) / (2 * step)
+
+
 def input_shape(spec, n):
     """The shape of a batch of `n` inputs of the critic `spec` describes."""
     if "in_shape" in spec:

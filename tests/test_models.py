@@ -6,6 +6,7 @@ from mxnet import autograd
 from gluon_wgan.models import (CIFARCritic, CIFARGenerator, DCGANCritic, DCGANGenerator, DCGANInit, MLPCritic,
                                MLPGenerator, get_model, list_models)
 from gluon_wgan.models.choices import ARCHITECTURES
+from conftest import central_difference
 
 
 def _built(net, ctx, hybridize=True):
@@ -193,14 +194,9 @@ def test_cifar_generator_gradient_matches_finite_differences():
     grad = weight.grad().asnumpy()
     for flat in np.argsort(-np.abs(grad).ravel())[:3]:
         idx = np.unravel_index(flat, grad.shape)
-        data = weight.data()
-        saved = data[idx].asscalar()
-        data[idx] = saved + 1e-6
-        plus = objective()
-        data[idx] = saved - 1e-6
-        minus = objective()
-        data[idx] = saved
-        np.testing.assert_allclose(grad[idx], (plus - minus) / 2e-6, rtol=1e-5)
+        np.testing.assert_allclose(grad[idx], central_difference(weight.data(), idx, objective, 1e-6), rtol=1e-5)
+
+
 def test_every_architecture_has_a_generator_and_a_critic():
     """--generator and --critic offer `choices.ARCHITECTURES`; `get_model` builds each as both."""
     assert list_models() == sorted(f"{arch}_{role}" for arch in ARCHITECTURES for role in ("generator", "critic"))

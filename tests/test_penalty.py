@@ -20,7 +20,7 @@ from gluon_wgan.models.layers import ChannelLayerNorm, ReLU
 from gluon_wgan.penalty import check_penalty_support, gradient_penalty, input_gradient, interpolate
 from gluon_wgan.transposes import input_grad
 
-from conftest import batch, make_critic
+from conftest import batch, central_difference, make_critic
 
 FD_STEP = 1e-6
 FD_RTOL = 1e-4
@@ -71,13 +71,7 @@ def fd_errors(critic, real, fake, alpha, grads, per_param=4, seed=2):
         fd = np.empty(len(picks))
         for j, flat in enumerate(picks):
             idx = np.unravel_index(flat, data.shape)
-            saved = data[idx].asscalar()
-            data[idx] = saved + FD_STEP
-            plus = value()
-            data[idx] = saved - FD_STEP
-            minus = value()
-            data[idx] = saved
-            fd[j] = (plus - minus) / (2 * FD_STEP)
+            fd[j] = central_difference(data, idx, value, FD_STEP)
         analytic = grads[name].reshape(-1)[picks]
         np.testing.assert_allclose(analytic, fd, rtol=FD_RTOL, atol=FD_ATOL, err_msg=name)
         big = np.abs(fd) > 1e-6

@@ -23,7 +23,7 @@ from mxnet import autograd, gluon
 from gluon_wgan import losses
 from gluon_wgan.penalty import gradient_penalty
 
-from conftest import batch, make_critic
+from conftest import batch, central_difference, make_critic
 
 CRITICS = {
     "dcgan32-layer-extra": dict(image_size=32, ndf=2, nc=3, n_extra_layers=1, norm="layer", use_bias=True),
@@ -79,13 +79,7 @@ def assert_matches_finite_differences(critic, real, fake, alpha, grads, picks_pe
             rng.choice(data.size, min(picks_per_param, data.size) - 1, replace=False).tolist())
         for flat in sorted(picks):
             idx = np.unravel_index(flat, data.shape)
-            saved = data[idx].asscalar()
-            data[idx] = saved + FD_STEP
-            plus = penalty()
-            data[idx] = saved - FD_STEP
-            minus = penalty()
-            data[idx] = saved
-            expected = w_grad[flat] + (plus - minus) / (2 * FD_STEP)
+            expected = w_grad[flat] + central_difference(data, idx, penalty, FD_STEP)
             assert abs(grad[flat] - expected) <= FD_RTOL * abs(expected) + FD_ATOL, \
                 (name, idx, grad[flat], expected)
 

@@ -23,7 +23,7 @@ from gluon_wgan.training.build import build_models
 from gluon_wgan.training.dequantize import dequantize
 from gluon_wgan.training.loop import train
 from gluon_wgan.training.runlog import read_metrics
-from conftest import randomize
+from conftest import central_difference, randomize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,14 +110,8 @@ def test_generator_gradient_matches_finite_differences(family):
         grad = weight.grad().asnumpy()
         for flat in np.argsort(-np.abs(grad).ravel())[:3]:
             idx = np.unravel_index(flat, grad.shape)
-            data = weight.data()
-            saved = data[idx].asscalar()
-            data[idx] = saved + STEP
-            plus = objective()
-            data[idx] = saved - STEP
-            minus = objective()
-            data[idx] = saved
-            np.testing.assert_allclose(grad[idx], (plus - minus) / (2 * STEP), rtol=1e-5, err_msg=weight.name)
+            np.testing.assert_allclose(grad[idx], central_difference(weight.data(), idx, objective, STEP), rtol=1e-5,
+                                       err_msg=weight.name)
 
 
 def _bound(fan_in, fan_out, he):
@@ -217,14 +211,7 @@ def test_penalty_gradients_match_finite_differences(name):
     for pname, param in list(critic.collect_params().items())[::every]:
         flat = int(np.argmax(np.abs(full[pname] - first_order[pname])))
         idx = np.unravel_index(flat, param.shape)
-        data = param.data()
-        saved = data[idx].asscalar()
-        data[idx] = saved + step
-        plus = penalty()
-        data[idx] = saved - step
-        minus = penalty()
-        data[idx] = saved
-        expected = first_order[pname][flat] + (plus - minus) / (2 * step)
+        expected = first_order[pname][flat] + central_difference(param.data(), idx, penalty, step)
         np.testing.assert_allclose(full[pname][flat], expected, rtol=1e-5, atol=1e-7, err_msg=pname)
 
 
