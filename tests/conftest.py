@@ -8,11 +8,11 @@ import gluon_wgan  # noqa: F401  (first: numpy's aliases back before MXNet loads
 import mxnet as mx
 import numpy as np
 import pytest
-from mxnet import nd
+from mxnet import autograd, nd
 from PIL import Image
 
 from gluon_wgan.config import resolve
-from gluon_wgan.models import CIFARCritic, DCGANCritic, MLPCritic
+from gluon_wgan.models import CIFARCritic, DCGANCritic, DCGANInit, MLPCritic
 
 
 @pytest.fixture
@@ -81,6 +81,31 @@ def central_difference(data, idx, f, step):
     minus = f()
     data[idx] = saved
     return (plus - minus) / (2 * step)
+
+
+def assert_generator_gradient(g, image_size, weights_of, step, nz=3):
+    """Initialize `g` in float64, hybridize it, and check the gradient of sum(G(z) * r) (BatchNorm
+    on batch statistics) at the three largest-gradient entries of each of `weights_of(g)` against
+    `central_difference` with `step`."""
+    g.initialize(DCGANInit())
+    g.cast("float64")
+    g.hybridize()
+    rng = np.random.RandomState(0)
+    z = nd.array(rng.normal(size=(4, nz)), dtype="float64")
+    r = nd.array(rng.normal(size=(4, 3, image_size, image_size)), dtype="float64")
+
+    def objective():
+        with autograd.train_mode():
+            return (g(z) * r).sum().asscalar()
+    with autograd.record():
+        loss = (g(z) * r).sum()
+    loss.backward()
+    for weight in weights_of(g):
+        grad = weight.grad().asnumpy()
+        for flat in np.argsort(-np.abs(grad).ravel())[:3]:
+            idx = np.unravel_index(flat, grad.shape)
+            np.testing.assert_allclose(grad[idx], central_difference(weight.data(), idx, objective, step), rtol=1e-5,
+                                       err_msg=weight.name)
 
 
 def input_shape(spec, n):

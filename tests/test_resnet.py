@@ -23,7 +23,7 @@ from gluon_wgan.training.build import build_models
 from gluon_wgan.training.dequantize import dequantize
 from gluon_wgan.training.loop import train
 from gluon_wgan.training.runlog import read_metrics
-from conftest import central_difference, randomize
+from conftest import assert_generator_gradient, central_difference, randomize
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -89,29 +89,10 @@ def test_generator_gradient_matches_finite_differences(family):
     the dense input layer's and the first block's largest-gradient weights against central differences.
     The step is small: tens of thousands of ReLUs, and a step of 1e-6 moves one across its kink (the
     difference quotient then is 0.2% off; it converges to the gradient as the step shrinks)."""
-    STEP = 1e-8
     generator_class, _, size, dim = FAMILIES[family]
     mx.random.seed(0)
-    g = generator_class(nz=3, dim=dim)
-    g.initialize(DCGANInit())
-    g.cast("float64")
-    g.hybridize()
-    rng = np.random.RandomState(0)
-    z = mx.nd.array(rng.normal(size=(4, 3)), dtype="float64")
-    r = mx.nd.array(rng.normal(size=(4, 3, size, size)), dtype="float64")
-
-    def objective():
-        with autograd.train_mode():
-            return (g(z) * r).sum().asscalar()
-    with autograd.record():
-        loss = (g(z) * r).sum()
-    loss.backward()
-    for weight in (g.dense.weight, list(g.body.collect_params().values())[0]):
-        grad = weight.grad().asnumpy()
-        for flat in np.argsort(-np.abs(grad).ravel())[:3]:
-            idx = np.unravel_index(flat, grad.shape)
-            np.testing.assert_allclose(grad[idx], central_difference(weight.data(), idx, objective, STEP), rtol=1e-5,
-                                       err_msg=weight.name)
+    assert_generator_gradient(generator_class(nz=3, dim=dim), size,
+                              lambda g: (g.dense.weight, list(g.body.collect_params().values())[0]), step=1e-8)
 
 
 def _bound(fan_in, fan_out, he):
