@@ -49,6 +49,11 @@ def child_blocks(block):
     return list(block._children.values())
 
 
+def clear_cached_graph(block):
+    """Make a HybridBlock trace its graph anew at its next call (Gluon's own `cast()` does this)."""
+    block._clear_cached_op()
+
+
 def leaky_slope(leaky_relu):
     """The negative slope of an `nn.LeakyReLU`."""
     return leaky_relu._alpha

@@ -14,13 +14,14 @@ from dataclasses import asdict, dataclass, field, fields
 # (the choices.py modules, objectives.py), so that --help loads neither numpy nor MXNet and no import
 # here reaches up into the library or training.
 from .data.choices import BACKENDS, DATASETS, INTERPOLATIONS, data_problems, loader_problems
-from .models.choices import (ACTIVATIONS, ARCHITECTURES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS, INITS, RESNETS,
-                             model_problems)
+from .models.choices import (ACTIVATIONS, ARCHITECTURES, COMPUTE_DTYPES, CRITIC_NORMS, FILTERS, GENERATOR_NORMS,
+                             INITS, RESNETS, model_problems)
 from .objectives import CLAMP, GP_MODES, GP_WEIGHT, METHOD_NAMES
 from .optim.choices import (ADAM_BETA1, ADAM_BETA2, OPTIMIZERS, RMSPROP_ALPHA, RMSPROP_EPS, RMSPROP_EPS_MODES,
                             optimizer_problems)
 from .training.choices import (BURST_D_ITERS, BURST_EVERY, D_ITERS, INCEPTIONS, LR_DECAYS, WARMUP_ITERS,
                                sample_count_problems, schedule_problems)
+from .utils.cpu import bfloat16_problem
 from .utils.threads import thread_count_problems
 
 MAX_SEED = 2 ** 31 - 1
@@ -132,6 +133,11 @@ class TrainConfig:
     tensorboard: bool = opt(False, "also write TensorBoard event files to OUTDIR/tensorboard: the values of "
                                    "metrics.jsonl and the sample grids")
     hybridize: bool = opt(True, "compile the networks with hybridize()")
+    dtype: str = opt("float32", "what the convolutions, transposed convolutions and dense layers compute in, "
+                                "the penalty's transposes of them included: bfloat16 on CPUs that compute it "
+                                "natively (avx512_bf16 or AMX); parameters, gradients, optimizer states, "
+                                "normalizations and losses stay float32 (docs/performance.md)",
+                     choices=COMPUTE_DTYPES)
     threads: int = opt(0, "compute threads per process, set before MXNet loads (0: one for images of at most "
                           "32x32, else one per physical core); OMP_NUM_THREADS, when set, wins")
     eval_every: int = opt(0, "FID and Inception Score every this-many generator iterations, logged in "
@@ -196,9 +202,20 @@ class TrainConfig:
         if self.epoch_boundaries == "official" and "," in self.ctx:
             yield (f"--epoch-boundaries official needs one device, got --ctx {self.ctx}: an epoch's short last "
                    "batch does not split evenly")
+        if self.dtype == "bfloat16":
+            yield from bfloat16_problems(self.ctx)
         if self.method == "wgan-gp" and self.critic_norm == "batch":
             yield ("--method wgan-gp cannot use --critic-norm batch: a BatchNorm critic's score of one "
                    "sample depends on the others, so the per-sample penalty is undefined; use layer or none")
+
+
+def bfloat16_problems(ctx):
+    """Why `--dtype bfloat16` cannot run on `ctx` here, if it cannot."""
+    if "gpu" in ctx:
+        yield (f"--dtype bfloat16 runs on CPUs only (MXNet 1.9.1's bfloat16 operators are oneDNN's), got "
+               f"--ctx {ctx}; use --dtype float32 on a GPU")
+    elif bfloat16_problem():
+        yield f"--dtype bfloat16: {bfloat16_problem()}"
 
 
 def flag(name):

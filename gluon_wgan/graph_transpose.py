@@ -36,7 +36,7 @@ class CriticGraph:
 
     def __init__(self, critic):
         symbol = _first_output(_trace(critic))
-        graph = json.loads(symbol.tojson())
+        graph = json.loads(symbol.tojson(remove_amp_cast=False))   # keep a bfloat16 layer's casts
         self.nodes = [Node(n["op"], n["name"], n.get("attrs", {}), tuple((i, k) for i, k, *_ in n["inputs"]))
                       for n in graph["nodes"]]
         self.head = tuple(graph["heads"][0][:2])

@@ -20,7 +20,8 @@ import numpy as np
 from mxnet import autograd, nd
 
 from . import compat, native
-from .transposes import ConvTranspose
+from .models.precision import BFLOAT16
+from .transposes import ConvTranspose, row_matmul
 
 BATCHNORM_REASON = (
     "BatchNorm normalizes with the batch's statistics, so one sample's score depends on the other "
@@ -92,7 +93,10 @@ def _mul(a, b):
 
 def invoke(op, inputs, attrs):
     """Run the MXNet operator `op` imperatively on `inputs` with the symbol's attributes."""
-    return compat.imperative_operator(op)(*inputs, **{k: v for k, v in attrs.items() if not k.startswith("__")})
+    kw = {k: v for k, v in attrs.items() if not k.startswith("__")}
+    if kw.get("dtype") == "bfloat16":   # the NDArray functions take only numpy's spelling of it
+        kw["dtype"] = BFLOAT16
+    return compat.imperative_operator(op)(*inputs, **kw)
 
 
 # ---------------------------------------------------------------------- rule constructors
@@ -361,7 +365,7 @@ def _upsampling_problem(attrs, live):
 
 
 def _casted_back(g, x, attrs):
-    return g.astype(x.dtype)
+    return nd.amp_cast(g, dtype=x.dtype) if BFLOAT16 in (g.dtype, x.dtype) else g.astype(x.dtype)
 
 
 def _pooling(ins, live, attrs, op):
@@ -433,7 +437,7 @@ def _fully_connected(ins, live, attrs, op):
     def transpose(gs):
         g = gs[0]
         rows = g.reshape((-1, g.shape[-1]))
-        d_x = nd.dot(rows, w).reshape(x.shape) if live[0] else None
+        d_x = row_matmul(rows, w).reshape(x.shape) if live[0] else None
         d_w = nd.dot(rows, x.reshape((x.shape[0], -1)) if flatten else x.reshape((-1, x.shape[-1])),
                      transpose_a=True) if live[1] else None
         d_b = nd.sum(rows, axis=0) if len(ins) > 2 and live[2] else None
@@ -472,7 +476,7 @@ def _convolution(ins, live, attrs, op):
         if whole:
             # A kernel covering its whole unpadded input (a critic's last layer) is a dense layer
             # on the flattened input; oneDNN runs that Deconvolution in a slow reference kernel.
-            d_x = nd.dot(g.reshape((g.shape[0], -1)), w.reshape((w.shape[0], -1))).reshape(x.shape)
+            d_x = row_matmul(g.reshape((g.shape[0], -1)), w.reshape((w.shape[0], -1))).reshape(x.shape)
         else:
             d_x = ConvTranspose(kw, x.shape)(g, w)
         return [d_x] + [None] * (len(ins) - 1)

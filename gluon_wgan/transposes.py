@@ -19,7 +19,9 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from . import compat, native
+from .models import precision
 from .models.layers import ChannelLayerNorm, Gate, ReLU, Tanh, row_ops
+from .models.precision import BFLOAT16
 
 
 def input_grad(critic, x):
@@ -36,9 +38,10 @@ def input_grad(critic, x):
                         if isinstance(layer, (ChannelLayerNorm, Tanh, Gate))), default=-1)
     transposes = []
     h = x
+    recording = autograd.is_recording()
     for i, layer in enumerate(layers):
         with autograd.pause(train_mode=True) if i >= recorded else contextlib.nullcontext():
-            h, transpose = _TRANSPOSES[type(layer)](layer, h)
+            h, transpose = _layer(layer, h, recording)
         if isinstance(transpose, _Elementwise) and i and isinstance(layers[i - 1], ChannelLayerNorm):
             # An activation after a layer norm: its derivative is applied inside the layer norm's
             # transpose, after the per-channel gain (the products commute), so that the
@@ -74,18 +77,48 @@ def layer_problem(layer):
     return ""
 
 
-def _conv2d(layer, h):
+def _layer(layer, h, recording):
+    """(output, transpose) of one layer. A layer computing in bfloat16 (`models.precision`) runs
+    forward and transpose on bfloat16 casts, float32 in and out, as its own forward does; the casts
+    of its parameters are recorded whenever the caller records, also where the forward is not."""
+    rule = _TRANSPOSES[type(layer)]
+    if getattr(layer, "compute_dtype", "float32") == "float32":
+        return rule(layer, h)
+
+    def cast(param, low):
+        with autograd.record(train_mode=True) if recording else contextlib.nullcontext():
+            return nd.amp_cast(_value(param, low), dtype=BFLOAT16)
+    out, transpose = rule(layer, nd.amp_cast(h, dtype=BFLOAT16), cast)
+    return (nd.amp_cast(out, dtype="float32"),
+            lambda g: nd.amp_cast(transpose(nd.amp_cast(g, dtype=BFLOAT16)), dtype="float32"))
+
+
+def _value(param, h):
+    """A layer parameter's value on h's device."""
+    return param.data(h.context)
+
+
+def row_matmul(g, w):
+    """g (N, K) times w (K, M), in g's dtype: `dot`, or for bfloat16 (which `dot` lacks)
+    FullyConnected with w transposed (by `swapaxes`: MXNet 1.9.1's `transpose` of a bfloat16
+    array crashes in backward)."""
+    if g.dtype != BFLOAT16:
+        return nd.dot(g, w)
+    return nd.FullyConnected(g, nd.swapaxes(w, 0, 1), no_bias=True, num_hidden=w.shape[1])
+
+
+def _conv2d(layer, h, value=_value):
     kw = compat.conv_options(layer)
-    weight = layer.weight.data(h.context)
-    biases = () if layer.bias is None else (layer.bias.data(h.context),)
+    weight = value(layer.weight, h)
+    biases = () if layer.bias is None else (value(layer.bias, h),)
     out = nd.Convolution(h, weight, *biases, **kw)
 
     def transpose(g):
         if g.shape[2:] == (1, 1) and tuple(kw["pad"]) == (0, 0) and tuple(kw["kernel"]) == h.shape[2:]:
             # A kernel that covers its whole unpadded input (the critic's last layer) is a dense
             # layer on the flattened input; oneDNN runs that Deconvolution in a slow reference kernel.
-            return nd.dot(g.reshape((g.shape[0], -1)), weight.reshape((weight.shape[0], -1))
-                          ).reshape(h.shape)
+            return row_matmul(g.reshape((g.shape[0], -1)), weight.reshape((weight.shape[0], -1))
+                              ).reshape(h.shape)
         return ConvTranspose(kw, h.shape)(g, weight)
     return out, transpose
 
@@ -139,12 +172,12 @@ class ConvTranspose(autograd.Function):
         return d_g.detach(), weight.grad
 
 
-def _dense(layer, h):
-    weight = layer.weight.data(h.context)
-    biases = () if layer.bias is None else (layer.bias.data(h.context),)
+def _dense(layer, h, value=_value):
+    weight = value(layer.weight, h)
+    biases = () if layer.bias is None else (value(layer.bias, h),)
     out = nd.FullyConnected(h, weight, *biases, no_bias=layer.bias is None, num_hidden=weight.shape[0])
     # dot(g, W) rather than FullyConnected(g, W.T), which would copy W (slower: benchmarks/README.md).
-    return out, lambda g: nd.dot(g, weight).reshape(h.shape)
+    return out, lambda g: row_matmul(g, weight).reshape(h.shape)
 
 
 def _leaky_relu(layer, h):
@@ -268,7 +301,9 @@ class _Elementwise:
 
 _TRANSPOSES = {
     nn.Conv2D: _conv2d,
+    precision.Conv2D: _conv2d,
     nn.Dense: _dense,
+    precision.Dense: _dense,
     nn.LeakyReLU: _leaky_relu,
     ReLU: _relu,
     Tanh: _tanh,

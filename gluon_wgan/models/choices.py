@@ -19,6 +19,9 @@ ACTIVATIONS = ("dcgan", "tanh", "gated")
 # --init: the networks' weight initialisation. dcgan: N(0, 0.02) everywhere (models.init.DCGANInit);
 # tflib: the WGAN-GP code's uniform He/Glorot per layer (models.init.TFLibUniform), ResNets only.
 INITS = ("dcgan", "tflib")
+# --dtype: what the convolutions, transposed convolutions and dense layers compute in
+# (models.precision); parameters, gradients and everything else stay float32.
+COMPUTE_DTYPES = ("float32", "bfloat16")
 
 # MXNet 1.9.1 indexes a tensor's elements with 32-bit signed integers unless built with large-tensor
 # support (USE_INT64_TENSOR_SIZE, off in the pip wheels): a larger weight or activation fails at the

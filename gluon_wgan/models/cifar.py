@@ -10,6 +10,7 @@ from mxnet.gluon import nn
 
 from .choices import CIFAR_IMAGE_SIZE, CRITIC_NORMS, GENERATOR_NORMS, check_network
 from .layers import add_layers, normalization
+from .precision import Conv2D, Conv2DTranspose, Dense
 
 IMAGE_SIZE = CIFAR_IMAGE_SIZE
 
@@ -17,7 +18,7 @@ IMAGE_SIZE = CIFAR_IMAGE_SIZE
 def _stride2(conv_class, channels, in_channels, use_bias):
     """A 5x5 stride-2 layer that halves (Conv2D) or doubles (Conv2DTranspose) height and width, as
     TensorFlow's padding='SAME' does."""
-    extra = dict(output_padding=1) if conv_class is nn.Conv2DTranspose else {}
+    extra = dict(output_padding=1) if conv_class is Conv2DTranspose else {}
     return conv_class(channels, 5, strides=2, padding=2, in_channels=in_channels, use_bias=use_bias, **extra)
 
 
@@ -46,13 +47,13 @@ class CIFARGenerator(nn.HybridBlock):
         self.nz, self.dim = nz, dim
         with self.name_scope():
             self.dense = nn.HybridSequential(prefix="")
-            add_layers(self.dense, nn.Dense(4 * 4 * 4 * dim, in_units=nz, use_bias=hidden_bias),
+            add_layers(self.dense, Dense(4 * 4 * 4 * dim, in_units=nz, use_bias=hidden_bias),
                        normalization(norm, 4 * 4 * 4 * dim))   # per feature, as the released code
             self.body = nn.HybridSequential(prefix="")
             for c_in, c_out in ((4 * dim, 2 * dim), (2 * dim, dim)):
-                add_layers(self.body, _stride2(nn.Conv2DTranspose, c_out, c_in, hidden_bias),
+                add_layers(self.body, _stride2(Conv2DTranspose, c_out, c_in, hidden_bias),
                            normalization(norm, c_out), nn.Activation("relu"))
-            self.body.add(_stride2(nn.Conv2DTranspose, 3, dim, True), nn.Activation("tanh"))
+            self.body.add(_stride2(Conv2DTranspose, 3, dim, True), nn.Activation("tanh"))
 
     def hybrid_forward(self, F, z):
         h = F.reshape(self.dense(F.reshape(z, shape=(0, -1))), shape=(0, 4 * self.dim, 4, 4))
@@ -86,11 +87,11 @@ class CIFARCritic(nn.HybridBlock):
         with self.name_scope():
             # One flat sequence: the gradient penalty walks `body` layer by layer (gluon_wgan.transposes).
             self.body = nn.HybridSequential(prefix="")
-            self.body.add(_stride2(nn.Conv2D, dim, 3, use_bias), nn.LeakyReLU(0.2))
+            self.body.add(_stride2(Conv2D, dim, 3, use_bias), nn.LeakyReLU(0.2))
             for c_in, c_out in ((dim, 2 * dim), (2 * dim, 4 * dim)):
-                add_layers(self.body, _stride2(nn.Conv2D, c_out, c_in, use_bias), normalization(norm, c_out),
+                add_layers(self.body, _stride2(Conv2D, c_out, c_in, use_bias), normalization(norm, c_out),
                            nn.LeakyReLU(0.2))
-            self.body.add(nn.Dense(1, in_units=4 * 4 * 4 * dim, use_bias=use_bias))
+            self.body.add(Dense(1, in_units=4 * 4 * 4 * dim, use_bias=use_bias))
 
     def hybrid_forward(self, F, x):
         return F.reshape(self.body(x), shape=(-1,))   # (N, 1) -> (N,)

@@ -8,6 +8,7 @@ from mxnet.gluon import nn
 
 from .choices import CRITIC_NORMS, GENERATOR_NORMS, check_network, image_size_problems
 from .layers import Gate, Tanh, add_layers, normalization
+from .precision import Conv2D, Conv2DTranspose
 
 
 def _hidden_activation(activation, dcgan_layer, tanh_layer=Tanh):
@@ -88,15 +89,15 @@ class DCGANGenerator(nn.HybridBlock):
         self.nz = nz
         with self.name_scope():
             self.body = nn.HybridSequential(prefix="")
-            add_layers(self.body, nn.Conv2DTranspose(k * widths[0], 4, 1, 0, in_channels=nz, use_bias=False),
+            add_layers(self.body, Conv2DTranspose(k * widths[0], 4, 1, 0, in_channels=nz, use_bias=False),
                  normalization(norm, k * widths[0]), hidden())
             for c_in, c_out in zip(widths, widths[1:]):
-                add_layers(self.body, nn.Conv2DTranspose(k * c_out, 4, 2, 1, in_channels=c_in, use_bias=False),
+                add_layers(self.body, Conv2DTranspose(k * c_out, 4, 2, 1, in_channels=c_in, use_bias=False),
                      normalization(norm, k * c_out), hidden())
             for _ in range(n_extra_layers):
-                add_layers(self.body, nn.Conv2D(k * widths[-1], 3, 1, 1, in_channels=widths[-1], use_bias=False),
+                add_layers(self.body, Conv2D(k * widths[-1], 3, 1, 1, in_channels=widths[-1], use_bias=False),
                      normalization(norm, k * widths[-1]), hidden())
-            add_layers(self.body, nn.Conv2DTranspose(nc, 4, 2, 1, in_channels=widths[-1], use_bias=False),
+            add_layers(self.body, Conv2DTranspose(nc, 4, 2, 1, in_channels=widths[-1], use_bias=False),
                  _generator_tanh())
 
     def hybrid_forward(self, F, z):
@@ -139,17 +140,17 @@ class DCGANCritic(nn.HybridBlock):
         k = _widening(activation)
         with self.name_scope():
             self.body = nn.HybridSequential(prefix="")
-            add_layers(self.body, nn.Conv2D(k * ndf, 4, 2, 1, in_channels=nc, use_bias=use_bias),
+            add_layers(self.body, Conv2D(k * ndf, 4, 2, 1, in_channels=nc, use_bias=use_bias),
                  _hidden_activation(activation, leaky))
             for _ in range(n_extra_layers):
-                add_layers(self.body, nn.Conv2D(k * ndf, 3, 1, 1, in_channels=ndf, use_bias=use_bias),
+                add_layers(self.body, Conv2D(k * ndf, 3, 1, 1, in_channels=ndf, use_bias=use_bias),
                      normalization(norm, k * ndf), _hidden_activation(activation, leaky))
             width = ndf
             for _ in range(depth):
-                add_layers(self.body, nn.Conv2D(k * width * 2, 4, 2, 1, in_channels=width, use_bias=use_bias),
+                add_layers(self.body, Conv2D(k * width * 2, 4, 2, 1, in_channels=width, use_bias=use_bias),
                      normalization(norm, k * width * 2), _hidden_activation(activation, leaky))
                 width *= 2
-            add_layers(self.body, nn.Conv2D(1, 4, 1, 0, in_channels=width, use_bias=use_bias))
+            add_layers(self.body, Conv2D(1, 4, 1, 0, in_channels=width, use_bias=use_bias))
 
     def hybrid_forward(self, F, x):
         return F.reshape(self.body(x), shape=(-1,))  # (N, 1, 1, 1) -> (N,)

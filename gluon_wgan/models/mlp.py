@@ -2,15 +2,16 @@
 from mxnet.gluon import nn
 
 from .layers import ReLU, Tanh
+from .precision import Dense
 
 
 def _mlp(in_units, hidden, n_hidden, out_units):
     """Dense(hidden) + ReLU, `n_hidden` times, then Dense(out_units); ReLU through `F.relu`."""
     body = nn.HybridSequential(prefix="")
     for _ in range(n_hidden):
-        body.add(nn.Dense(hidden, in_units=in_units), ReLU())
+        body.add(Dense(hidden, in_units=in_units), ReLU())
         in_units = hidden
-    body.add(nn.Dense(out_units, in_units=in_units))
+    body.add(Dense(out_units, in_units=in_units))
     return body
 
 

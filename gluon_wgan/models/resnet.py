@@ -27,6 +27,7 @@ from mxnet.gluon import nn
 from .choices import CRITIC_NORMS, GENERATOR_NORMS, INITS
 from .init import TFLibUniform
 from .layers import ReLU, add_layers, normalization
+from .precision import Conv2D, Conv2DTranspose, Dense
 
 HE, GLOROT = 4.0, 2.0   # tflib's gains: he_init=True (its convolutions' default) and False
 
@@ -90,7 +91,7 @@ class Conv(nn.HybridBlock):
         self.pad_width = None if before == after else (0, 0, 0, 0, before, after, before, after)
         fan_in, fan_out = in_channels * kernel ** 2, channels * kernel ** 2 / stride ** 2
         with self.name_scope():
-            self.conv = nn.Conv2D(channels, kernel, strides=stride, padding=before if before == after else 0,
+            self.conv = Conv2D(channels, kernel, strides=stride, padding=before if before == after else 0,
                                   in_channels=in_channels, use_bias=use_bias,
                                   weight_initializer=_weight_init(init, fan_in, fan_out, gain))
 
@@ -109,7 +110,7 @@ class Deconv(nn.HybridBlock):
         self.begin, self.end = same_padding(kernel, 2)
         fan_in, fan_out = in_channels * kernel ** 2 / 4, channels * kernel ** 2
         with self.name_scope():
-            self.deconv = nn.Conv2DTranspose(channels, kernel, strides=2, in_channels=in_channels,
+            self.deconv = Conv2DTranspose(channels, kernel, strides=2, in_channels=in_channels,
                                              weight_initializer=_weight_init(init, fan_in, fan_out, gain))
 
     def hybrid_forward(self, F, x):
@@ -205,7 +206,7 @@ def bottleneck_block(in_channels, out_channels, resample, norm, init):
 
 def _dense(units, in_units, init):
     """tflib's Linear: Glorot by default."""
-    return nn.Dense(units, in_units=in_units, weight_initializer=_weight_init(init, in_units, units, GLOROT))
+    return Dense(units, in_units=in_units, weight_initializer=_weight_init(init, in_units, units, GLOROT))
 
 
 class _Generator(nn.HybridBlock):

@@ -10,6 +10,7 @@ from .. import compat
 from .distributed import DistributedTrainer
 from ..models import DCGANInit, get_model
 from ..models.choices import RESNETS
+from ..models.precision import set_compute_dtype
 from ..optim import make_optimizer
 from .methods import METHODS
 
@@ -56,6 +57,7 @@ def build_models(cfg, ctx):
         from ..penalty import check_penalty_support
         check_penalty_support(critic)
     for net in (generator, critic):
+        set_compute_dtype(net, cfg.dtype)
         net.initialize(DCGANInit(), ctx=ctx)
         if cfg.hybridize:
             net.hybridize(static_alloc=True, static_shape=True)
