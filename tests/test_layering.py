@@ -14,6 +14,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 ALLOWED = {
     # The bottom: the standard library (context also loads the CUDA libraries before MXNet).
     "cuda": set(), "utils": set(), "utils.context": {"cuda"},
+    "utils.cpu": set(),   # threads asks it for AMX before MXNet loads: the standard library only
     # The options: only the lists of choices, bounds and defaults where their components define them,
     # modules that import nothing (test_choices_import_nothing); nothing of the library or training.
     "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "objectives",

@@ -26,6 +26,7 @@ import numpy as np
 from .. import native
 from ..cuda import GPUProblem, gist
 from ..utils.context import check_gpus, load_mxnet
+from ..utils.cpu import isa_summary
 from ..utils.oneline import OneLineParser
 from ..utils.threads import add_threads_flag, use_threads
 
@@ -333,7 +334,9 @@ def main(argv=None, prog="python -m gluon_wgan.tools.doctor", out=None):
             if args.smoke else []
     except GPUProblem as err:
         parser.exit(2, f"{parser.prog}: error: {err}\n")
-    # After the checks: a problem is its one line alone.
+    # After the checks: a problem is its one line alone. The CPU line says what the reference side and
+    # the smoke run's CPU timings computed with.
+    found.append(("cpu", f"oneDNN computes with {isa_summary()}"))
     out.write(f"gluon_wgan GPU check: Python {platform.python_version()}, {platform.platform()}\n")
     out.write("\n".join(report(found, rows)) + "\n")
     if not all(agree(row) for row in rows):

@@ -7,6 +7,7 @@ import time
 
 from ..data import loader_workers
 from ..data.choices import EMBEDDED, IN_MEMORY
+from ..utils.cpu import isa_summary
 from . import schedule
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,8 @@ def total_critic_iters(cfg):
 
 
 def header(cfg, contexts, outdir, resumed_at=None):
-    """The lines printed before training: where, what, on which data and devices, how to stop."""
+    """The lines printed before training: where, what, on which data and devices (on a CPU, with which
+    instructions), how to stop."""
     objective = _OBJECTIVES[cfg.method].format(clamp=cfg.clamp, clip_when=cfg.clip_when,
                                                gp_weight=cfg.gp_weight, gp_mode=cfg.gp_mode)
     threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("MXNET_OMP_MAX_THREADS") or "MXNet's default"
@@ -45,6 +47,8 @@ def header(cfg, contexts, outdir, resumed_at=None):
         f"schedule    {cfg.gen_iters:,} generator iterations, {_schedule(cfg)}: "
         f"{total_critic_iters(cfg):,} critic iterations in all",
         f"devices     {', '.join(str(c) for c in contexts)}; {threads} compute thread(s) per process",
+        *([f"cpu         oneDNN computes with {isa_summary()}"] if any(c.device_type == "cpu" for c in contexts)
+          else []),
         *_evaluation(cfg),
         f"stopping    Ctrl-C or SIGTERM checkpoints, then exits; continue with {_resume_command(cfg)}",
     ]

@@ -1,5 +1,5 @@
 """What produced a run, written beside it: config.json (the resolved options) and env.json
-(versions, device, worker, git commit)."""
+(versions, device, the CPU's oneDNN instruction set, worker, git commit)."""
 import os
 import platform
 import subprocess
@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import native
 from ..config import to_dict
+from ..utils.cpu import isa_summary
 from ..utils.files import atomic_write_json
 
 
@@ -22,7 +23,8 @@ def write_provenance(paths, cfg, contexts, kvstore, rank):
 
 
 def environment(contexts):
-    """What produced a run: versions, device, and the git commit of the working tree if there is one."""
+    """What produced a run: versions, device, the instruction set oneDNN computes with on the CPU and why
+    (`isa_summary`), and the git commit of the working tree if there is one."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() or None
@@ -32,4 +34,4 @@ def environment(contexts):
                 ctx=",".join(str(c) for c in contexts), machine=platform.machine(), processor=platform.processor(),
                 cpu_count=os.cpu_count(), omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                 mxnet_omp_max_threads=os.environ.get("MXNET_OMP_MAX_THREADS"), git_commit=commit,
-                fused_layer_norm=native.used_on(contexts))
+                fused_layer_norm=native.used_on(contexts), onednn_isa=isa_summary())

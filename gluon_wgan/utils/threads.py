@@ -1,4 +1,5 @@
-"""How many CPU threads MXNet computes with, and how they wait: decided before MXNet loads.
+"""How many CPU threads MXNet computes with, and how they wait: decided before MXNet loads, with AMX
+switched on where the CPU has it (`utils.cpu.enable_amx`, which says why and how to turn it off).
 
 Every command that computes calls `use_threads` first thing (its ``--threads``), because MXNet reads
 the variables once, when it loads. The defaults, each measured (benchmarks/README.md, "Busy
@@ -20,6 +21,8 @@ count, ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT`` over the wait.
 """
 import os
 import sys
+
+from .cpu import enable_amx
 
 _SYSFS_CPU = "/sys/devices/system/cpu"
 _WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
@@ -49,7 +52,8 @@ def use_physical_cores(environ=os.environ):
 
 
 def use_threads(count=None, small=False, environ=os.environ):
-    """Set ``OMP_NUM_THREADS`` and the OpenMP wait in `environ` for MXNet, unless the user set them.
+    """Set ``OMP_NUM_THREADS`` and the OpenMP wait in `environ` for MXNet, unless the user set them, and
+    let oneDNN use AMX where the CPU has it (`enable_amx`).
 
     Parameters
     ----------
@@ -73,6 +77,7 @@ def use_threads(count=None, small=False, environ=os.environ):
     check_thread_variables(environ)
     if "mxnet" in sys.modules:
         return None
+    enable_amx(environ)
     if not any(name in environ for name in _WAIT_VARIABLES):
         environ["OMP_WAIT_POLICY"] = "PASSIVE"
     if "MXNET_OMP_MAX_THREADS" in environ:
