@@ -28,7 +28,8 @@ def main(argv=None):
     try:
         if args.figure == "train":
             s = toy.run_train(args.dataset, args.outdir, gen_iters=gen_iters, method=args.method,
-                              eval_every=args.eval_every, eval_samples=args.eval_samples, **common)
+                              eval_every=args.eval_every, eval_samples=args.eval_samples, dtype=args.dtype,
+                              **common)
             print(f"{s['dataset']} {s['method']}: {s['gen_iters']} generator iterations in {s['seconds']:.0f} s; "
                   f"exact W1 {s['w1_curve'][0][1]:.4f} -> {s['w1']:.4f} (real vs real floor "
                   f"{s['w1_floor']:.4f}); wrote {args.outdir}")

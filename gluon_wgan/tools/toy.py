@@ -7,7 +7,9 @@ the thread count before MXNet loads.
 import argparse
 
 from ..data.choices import TOY_DATASETS
+from ..models.choices import COMPUTE_DTYPES
 from ..training.choices import TOY_GP_WEIGHT, TOY_METHODS, toy_problems
+from ..utils.cpu import bfloat16_problem
 from ..utils.files import check_writable_dir
 from ..utils.oneline import OneLineParser
 from ..utils.threads import add_threads_flag
@@ -84,6 +86,10 @@ def build_parser():
                         help="train: generated and real points in each exact W1 evaluation")
     parser.add_argument("--outdir", default="toy_run", help="folder for the figures and summary.json")
     parser.add_argument("--seed", type=int, default=0, help="seeds numpy and MXNet")
+    parser.add_argument("--dtype", choices=COMPUTE_DTYPES, default="float32",
+                        help="train: what the dense layers compute in (and the penalty's transposes of them); "
+                             "bfloat16 on CPUs that compute it natively, parameters and the rest float32 "
+                             "(docs/performance.md)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_threads_flag(parser, "one: the toy networks are as fast on one as on two")
     return parser
@@ -101,6 +107,10 @@ def parse_args(argv=None):
     for problem in toy_problems(gen_iters, args.gp_weight, args.critic_iters, args.batch_size, args.hidden,
                                 args.eval_every, args.eval_samples, args.depth):
         parser.error(problem)
+    if args.dtype == "bfloat16" and args.figure != "train":
+        parser.error(f"--dtype bfloat16 is for --figure train, got --figure {args.figure}")
+    if args.dtype == "bfloat16" and bfloat16_problem():
+        parser.error(bfloat16_problem())
     try:
         check_writable_dir(args.outdir, keep=False)   # the run makes it, once it starts
     except ValueError as err:

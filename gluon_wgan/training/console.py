@@ -40,7 +40,8 @@ def header(cfg, contexts, outdir, resumed_at=None):
         f"objective   {objective}; {cfg.optimizer} at lr {cfg.lr_d:g} (critic) / {cfg.lr_g:g} (generator)"
         + (", decayed linearly to 0" if cfg.lr_decay == "linear" else ""),
         f"models      {_model(cfg.generator, 'generator', cfg.ngf, cfg.gen_norm)}, "
-        f"{_model(cfg.critic, 'critic', cfg.ndf, cfg.critic_norm)}; images {cfg.image_size}x{cfg.image_size}",
+        f"{_model(cfg.critic, 'critic', cfg.ndf, cfg.critic_norm)}; images {cfg.image_size}x{cfg.image_size}"
+        + ("; convolutions and dense layers in bfloat16, parameters float32" if cfg.dtype == "bfloat16" else ""),
         f"data        {_data(cfg)}{', dequantized' if cfg.dequantize else ''}, batch {cfg.batch_size}"
         f"{f' (generator {cfg.gen_batch_size})' if cfg.gen_batch_size else ''}, {workers(cfg, contexts)} loader worker(s)"
         + (" (--workers's default for these devices)" if cfg.workers is None else ""),

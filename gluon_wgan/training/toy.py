@@ -34,6 +34,7 @@ from ..data.toy import sample_toy
 from ..utils.files import atomic_write_json, check_writable_dir
 from ..metrics import wasserstein1
 from ..models import MLPCritic, MLPGenerator
+from ..models.precision import set_compute_dtype
 from ..optim import make_optimizer
 from ..penalty import check_penalty_support
 from .choices import TOY_GP_WEIGHT, TOY_METHODS, toy_problems
@@ -77,8 +78,9 @@ def check_toy_args(dataset="8gaussians", method="wgan-gp", gen_iters=1, gp_weigh
         raise ValueError(problem)
 
 
-def build_mlps(hidden=512, n_hidden=3, ctx=None):
-    """Toy generator (R^2 noise -> R^2) and critic (R^2 -> score), initialized, not hybridized.
+def build_mlps(hidden=512, n_hidden=3, ctx=None, dtype="float32"):
+    """Toy generator (R^2 noise -> R^2) and critic (R^2 -> score), initialized, not hybridized, their
+    dense layers computing in `dtype` (`models.precision.set_compute_dtype`).
 
     Hidden layers are initialized as tflib's ``initialization='he'`` (uniform with std
     sqrt(2 / fan_in)) and output layers as its default (std sqrt(1 / fan_in)); biases are 0.
@@ -88,6 +90,7 @@ def build_mlps(hidden=512, n_hidden=3, ctx=None):
     critic = MLPCritic(in_shape=(2,), hidden=hidden, n_hidden=n_hidden)
     check_penalty_support(critic)
     for net in (generator, critic):
+        set_compute_dtype(net, dtype)
         dense = [layer for layer in net.body if isinstance(layer, gluon.nn.Dense)]
         for i, layer in enumerate(dense):
             magnitude = 3.0 if i == len(dense) - 1 else 6.0   # U(+-sqrt(m / fan_in)): std sqrt(m / 3 / fan_in)
@@ -107,7 +110,7 @@ def _identity(x):
 
 def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, critic_iters=5, batch_size=256,
               hidden=512, n_hidden=3, seed=0, clamp=None, fixed_generator=False, eval_every=None,
-              eval_samples=1000, progress=None, ctx=None):
+              eval_samples=1000, progress=None, ctx=None, dtype="float32"):
     """Train a toy WGAN(-GP); the networks and the exact-W1 curve.
 
     Each generator iteration is `critic_iters` critic updates and one generator update (Gulrajani et
@@ -135,6 +138,8 @@ def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, cri
         Points per set for W1: a fixed set of real points and the images of fixed noise.
     progress : callable, optional
         ``progress(iterable, total, desc)`` wraps the loop over generator iterations (a tqdm bar).
+    dtype : {'float32', 'bfloat16'}, default 'float32'
+        What the dense layers compute in (`models.precision`); parameters stay float32.
 
     Returns
     -------
@@ -149,7 +154,7 @@ def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, cri
     mx.random.seed(seed)
     rng = np.random.RandomState(seed)
     eval_rng = np.random.RandomState(seed + 1)
-    generator, critic = build_mlps(hidden, n_hidden, ctx)
+    generator, critic = build_mlps(hidden, n_hidden, ctx, dtype)
     generator.hybridize()
     critic.hybridize()
     d_trainer, g_trainer = _trainer(critic, method), _trainer(generator, method)
@@ -205,7 +210,7 @@ def critic_surface(critic, lim=PLOT_RANGE, points=GRID_POINTS, ctx=None):
 
 
 def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, seed=0, critic_iters=5,
-              batch_size=256, hidden=512, eval_every=None, eval_samples=1000, progress=None):
+              batch_size=256, hidden=512, eval_every=None, eval_samples=1000, progress=None, dtype="float32"):
     """`train_toy` on `dataset`, then write its figures and ``summary.json`` to `outdir`.
 
     Writes ``samples.png`` (real points, generated points, critic contours with both) and
@@ -215,14 +220,14 @@ def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=TOY_G
     -------
     dict
         The summary: dataset, method, gp_weight, gen_iters, critic_iters, batch_size, hidden, seed,
-        w1 (final), w1_curve, w1_floor, seconds, figures.
+        dtype, w1 (final), w1_curve, w1_floor, seconds, figures.
     """
     check_toy_args(dataset, method, gen_iters, gp_weight, critic_iters, batch_size, hidden, eval_every,
                    eval_samples)
     check_writable_dir(outdir)
     run = train_toy(dataset, gen_iters, method=method, gp_weight=gp_weight, critic_iters=critic_iters,
                     batch_size=batch_size, hidden=hidden, seed=seed, eval_every=eval_every,
-                    eval_samples=eval_samples, progress=progress)
+                    eval_samples=eval_samples, progress=progress, dtype=dtype)
     xs, ys, values = critic_surface(run["critic"])
     label = f"{method}" + (f", lambda={gp_weight:g}" if method == "wgan-gp" else "")
     plots.toy_samples_and_critic(run["eval_real"], run["eval_fake"], xs, ys, values,
@@ -231,7 +236,7 @@ def run_train(dataset, outdir, gen_iters=1000, method="wgan-gp", gp_weight=TOY_G
     plots.w1_curve(run["w1_curve"], os.path.join(outdir, "w1.png"), floor=run["w1_floor"],
                    title=f"Exact W1, {len(run['eval_real'])} generated vs real points ({dataset}, {method})")
     summary = dict(figure="train", dataset=dataset, method=method, gp_weight=gp_weight, gen_iters=gen_iters,
-                   critic_iters=critic_iters, batch_size=batch_size, hidden=hidden, seed=seed,
+                   critic_iters=critic_iters, batch_size=batch_size, hidden=hidden, seed=seed, dtype=dtype,
                    eval_samples=eval_samples, w1=run["w1_curve"][-1][1], w1_curve=run["w1_curve"],
                    w1_floor=run["w1_floor"], seconds=run["seconds"], figures=["samples.png", "w1.png"],
                    mxnet=mx.__version__)
