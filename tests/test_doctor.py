@@ -126,6 +126,8 @@ def test_doctor_command_with_a_cpu_device():
     assert doctor.main(["--device", "cpu(1)", "--smoke", "--iterations", "1", "--image-size", "16"], out=out) == 0
     text = out.getvalue()
     assert "equals cpu(0)'s" in text and "| wgan-gp | cpu(1) |" in text
+    from gluon_wgan.utils.cpu import isa_summary
+    assert f"cpu        oneDNN computes with {isa_summary()}" in text.splitlines()   # the CPU side's instructions
     assert "ready: python scripts/train_wgan.py" in text
 
 

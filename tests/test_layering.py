@@ -18,7 +18,7 @@ ALLOWED = {
     # The options: only the lists of choices, bounds and defaults where their components define them,
     # modules that import nothing (test_choices_import_nothing); nothing of the library or training.
     "config": {"data.choices", "models.choices", "optim.choices", "training.choices", "objectives",
-               "utils.threads"},
+               "utils.threads", "utils.cpu"},
     # The library.
     "objectives": set(),
     "compat": set(), "numpy_aliases": set(), "native": {"utils"}, "losses": set(),

@@ -361,7 +361,8 @@ def test_console_header_and_progress_count(tiny_cfg, caplog):
     assert "WGAN, critic weights clipped to [-0.01, 0.01]" in lines[1]
     assert lines[4] == ("schedule    6 generator iterations, 2 critic iterations before each, 3 before the "
                         "first 2, 3 before one in every 4: 15 critic iterations in all")
-    assert lines[6].endswith(f"--resume --outdir {cfg.outdir}")
+    assert lines[6].startswith("cpu         oneDNN computes with ")      # a CPU run: its instruction set
+    assert lines[7].endswith(f"--resume --outdir {cfg.outdir}")
     assert lines[-1].startswith("6 generator iterations, 15 critic iterations") and \
         lines[-1].endswith(f"run in {cfg.outdir}: samples/0000006.png beside samples/real.png, loss.png, metrics.jsonl")
 

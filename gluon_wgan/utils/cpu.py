@@ -37,8 +37,8 @@ _ARCH_GET_XCOMP_PERM = 0x1022
 _ARCH_REQ_XCOMP_PERM = 0x1023
 _XFEATURE_XTILEDATA = 18
 
-# oneDNN 2.4's ISAs, best first as its dispatcher and its verbose line try them: (name, the capability
-# bits of the ISA, the /proc/cpuinfo flags it needs). An ISA runs when the CPU has its flags and the cap
+# oneDNN 2.4's ISAs: the capability bits of each (`_BITS`) and, best first as its verbose line tries
+# them, the /proc/cpuinfo flags each needs (`_ISAS`). An ISA runs when the CPU has its flags and the cap
 # (``DNNL_MAX_CPU_ISA``, by default every ISA but AMX) holds all of its bits.
 _BITS = {"sse41": {"sse41"}}
 _BITS["avx"] = _BITS["sse41"] | {"avx"}
