@@ -27,6 +27,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from gluon_wgan.models import DCGANInit, get_model
+from gluon_wgan.models.precision import set_compute_dtype
 from gluon_wgan import native
 from gluon_wgan.optim import make_optimizer
 from gluon_wgan.penalty import gradient_penalty
@@ -92,7 +93,7 @@ class Setup:
     """A generator, a critic, their trainers and a batch of real data, as `training.loop` builds them."""
 
     def __init__(self, model, method, ctx, sizes, hybridize=True, static=True, seed=0, n_hidden=3,
-                 critic_norm=None):
+                 critic_norm=None, dtype="float32"):
         mx.random.seed(seed)
         rng = np.random.default_rng(seed)
         self.method_name, self.ctx = method, ctx
@@ -112,6 +113,7 @@ class Setup:
             self.batch, self.nz = sizes["mlp_batch"], 2
             self.real = rng.standard_normal((self.batch, 2)).astype(np.float32)
         for net in (self.generator, self.critic):
+            set_compute_dtype(net, dtype)
             net.initialize(DCGANInit(), ctx=ctx)
             if hybridize:
                 net.hybridize(static_alloc=static, static_shape=static)

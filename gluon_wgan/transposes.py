@@ -19,9 +19,8 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from . import compat, native
-from .models import precision
 from .models.layers import ChannelLayerNorm, Gate, ReLU, Tanh, row_ops
-from .models.precision import BFLOAT16
+from .models.precision import BFLOAT16, Conv2D, Dense
 
 
 def input_grad(critic, x):
@@ -301,9 +300,9 @@ class _Elementwise:
 
 _TRANSPOSES = {
     nn.Conv2D: _conv2d,
-    precision.Conv2D: _conv2d,
+    Conv2D: _conv2d,          # the package's, which may compute in bfloat16 (`_layer`)
     nn.Dense: _dense,
-    precision.Dense: _dense,
+    Dense: _dense,
     nn.LeakyReLU: _leaky_relu,
     ReLU: _relu,
     Tanh: _tanh,

@@ -56,7 +56,7 @@ def test_cli_choices_are_the_components_lists():
         "critic_norm": models.CRITIC_NORMS, "gen_filters": models.FILTERS, "activation": models.ACTIVATIONS,
         "method": tuple(METHODS), "optimizer": optim.OPTIMIZERS, "rmsprop_eps_mode": optim.RMSPROP_EPS_MODES,
         "inception": training.INCEPTIONS, "gp_mode": objectives.GP_MODES, "init": models.INITS,
-        "lr_decay": training.LR_DECAYS,
+        "lr_decay": training.LR_DECAYS, "dtype": models.COMPUTE_DTYPES,
         # Options of the loop alone: their lists live in config.
         "clip_when": ("before", "after"), "epoch_boundaries": ("continuous", "official"),
         "bn_stats": ("mxnet", "reference"), "kvstore": ("device", "dist_sync")}

@@ -23,9 +23,9 @@ ALLOWED = {
     "objectives": set(),
     "compat": set(), "numpy_aliases": set(), "native": {"utils"}, "losses": set(),
     "optim": {"optim", "compat", "utils"},
-    "models": {"native", "utils"},
-    "transposes": {"models.layers", "native", "compat"},
-    "op_transposes": {"transposes", "native", "compat"},
+    "models": {"native", "utils", "compat"},
+    "transposes": {"models.layers", "models.precision", "native", "compat"},
+    "op_transposes": {"transposes", "models.precision", "native", "compat"},
     "graph_transpose": {"op_transposes", "compat"},
     "penalty": {"models", "transposes", "graph_transpose", "native", "compat", "objectives"},
     "data": {"compat", "utils"},
@@ -49,7 +49,7 @@ ALLOWED = {
     "tools.resize_compare": {"data"},
     "tools.resize_report": {"data", "utils"},
     "tools.runs": {"plots", "training.runlog", "utils"},
-    "tools.toy": {"data.choices", "training.choices", "utils"},
+    "tools.toy": {"data.choices", "models.choices", "training.choices", "utils"},
 }
 CHOICES = ["data/choices.py", "models/choices.py", "optim/choices.py", "training/choices.py", "objectives.py"]
 
