@@ -433,7 +433,9 @@ def _fully_connected(ins, live, attrs, op):
     def transpose(gs):
         g = gs[0]
         rows = g.reshape((-1, g.shape[-1]))
-        d_x = nd.dot(rows, w).reshape(x.shape) if live[0] else None
+        # rows W as FullyConnected(rows, W^T): oneDNN, where dot is the wheel's OpenBLAS (transposes._dense).
+        d_x = nd.FullyConnected(rows, nd.transpose(w), no_bias=True, num_hidden=w.shape[1]
+                                ).reshape(x.shape) if live[0] else None
         d_w = nd.dot(rows, x.reshape((x.shape[0], -1)) if flatten else x.reshape((-1, x.shape[-1])),
                      transpose_a=True) if live[1] else None
         d_b = nd.sum(rows, axis=0) if len(ins) > 2 and live[2] else None

@@ -143,8 +143,14 @@ def _dense(layer, h):
     weight = layer.weight.data(h.context)
     biases = () if layer.bias is None else (layer.bias.data(h.context),)
     out = nd.FullyConnected(h, weight, *biases, no_bias=layer.bias is None, num_hidden=weight.shape[0])
-    # dot(g, W) rather than FullyConnected(g, W.T), which would copy W (slower: benchmarks/README.md).
-    return out, lambda g: nd.dot(g, weight).reshape(h.shape)
+
+    def transpose(g):
+        # g W as FullyConnected(g, W^T), oneDNN's forward and backward, rather than dot(g, W), which
+        # MXNet's wheel runs (forward and backward) in its OpenBLAS: up to 4x slower on Intel CPUs. The
+        # transposed copy of W costs a tenth of the product (benchmarks/README.md).
+        return nd.FullyConnected(g, nd.transpose(weight), no_bias=True, num_hidden=weight.shape[1]
+                                 ).reshape(h.shape)
+    return out, transpose
 
 
 def _leaky_relu(layer, h):
