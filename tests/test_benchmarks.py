@@ -118,3 +118,12 @@ def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
         net.initialize()
     assert fig3_cost.conv_macs(g, (128,)) == 128 * 8192 + 16 * 25 * 512 * 256 + 64 * 25 * 256 * 128 + 256 * 25 * 128 * 3
     assert fig3_cost.conv_macs(d, (3, 32, 32)) == 256 * 25 * 3 * 128 + 64 * 25 * 128 * 256 + 16 * 25 * 256 * 512 + 8192
+
+
+def test_toy_profile_sorts_the_operators_into_kinds(monkeypatch):
+    """toy_profile.py at toy sizes: every operator millisecond lands in a kind, and the kinds and the
+    time outside operators add up to the wall time (no time asserted)."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))   # it imports vs_torch
+    profile = _load("toy_profile").profile(loops=1, warmup=1, sizes=dict(batch=8, hidden=8, n_hidden=3))
+    assert profile["dense products, forward"] > 0 and profile["Adam"] > 0
+    assert sum(ms for kind, ms in profile.items() if kind != "wall") == pytest.approx(profile["wall"])
