@@ -4,11 +4,11 @@
     python benchmarks/toy_profile.py --threads 2 --loops 20
 
 Builds the toy run's networks, optimizer and steps (`vs_torch.toy_iterations`: MLP 3 x 512 ReLU,
-batch 256, Adam(1e-4, 0.5, 0.9), lambda 0.1), warms up, then runs `--loops` loop iterations of
-5 critic + 1 generator iterations under `mx.profiler` (aggregate statistics) and prints, per loop
-iteration, the wall milliseconds and the operator milliseconds of each kind of work (the kinds are
-`KINDS`; "not in operators" is wall minus all operator time: Python and the engine while no
-operator runs).
+batch 256, Adam(1e-4, 0.5, 0.9), lambda 0.1), warms up, then runs `--loops` loop iterations of 5
+critic + 1 generator iterations (the batches copied at once, as the toy runs do) under
+`mx.profiler` (aggregate statistics) and prints, per loop iteration, the wall milliseconds and the
+operator milliseconds of each kind of work (the kinds are `KINDS`; "not in operators" is wall
+minus all operator time: Python and the engine while no operator runs).
 """
 import argparse
 import json
@@ -21,9 +21,8 @@ from gluon_wgan.utils.threads import add_threads_flag, threads_from_argv, use_th
 use_threads(threads_from_argv(sys.argv[1:]), small=True)   # the toy's default; before MXNet loads
 import mxnet as mx  # noqa: E402
 
-from vs_torch import TOY, toy_iterations  # noqa: E402
+from vs_torch import TOY, TOY_CRITIC_ITERS, toy_iterations  # noqa: E402
 
-CRITIC_ITERS = 5   # per generator iteration, as the toy runs train
 # Operator name -> kind of work. The dense products are every FullyConnected (the networks' layers,
 # the penalty's transposes, the per-sample norm's row sums) and every dot (before issue 25, the
 # penalty's transposes).
@@ -47,12 +46,7 @@ NOT_WORK = ("WaitForVar", "DeleteVariable")
 
 def profile(loops, warmup, sizes=TOY):
     """{kind: operator ms per loop iteration}, with "wall" and "not in operators"."""
-    critic_iter, gen_iter = toy_iterations(**sizes)
-
-    def loop_iteration():
-        for _ in range(CRITIC_ITERS):
-            critic_iter()
-        gen_iter()
+    loop_iteration = toy_iterations(**sizes)[("wgan-gp", "loop")]
     for _ in range(warmup):
         loop_iteration()
     mx.nd.waitall()
@@ -86,7 +80,7 @@ def main(argv=None):
     out = profile(args.loops, args.warmup)
     wall = out["wall"]
     print(f"toy WGAN-GP, MXNet {mx.__version__}, {os.environ.get('OMP_NUM_THREADS')} thread(s); "
-          f"ms per loop iteration ({CRITIC_ITERS} critic + 1 generator), mean of {args.loops}")
+          f"ms per loop iteration ({TOY_CRITIC_ITERS} critic + 1 generator), mean of {args.loops}")
     print("| kind | ms | share of wall |\n| --- | ---: | ---: |")
     for kind, ms in sorted(out.items(), key=lambda kv: -kv[1]):
         if kind != "wall":

@@ -14,8 +14,9 @@ rounds of each side's seconds per iteration and of the per-round ratio MXNet / P
 ``vs_torch.json`` and ``vs_torch.md`` to `--out`. torch is not a dependency of the package: give
 the interpreter of an environment that has it.
 
-Groups (`--only`): ``dcgan``, DCGAN 64x64 at batch 64, WGAN and WGAN-GP; ``toy``, the WGAN-GP toy
-MLP (3 x 512 ReLU, batch 256, 2-D data). Each MXNet worker computes with the package's default
+Groups (`--only`): ``dcgan``, DCGAN 64x64 at batch 64, WGAN and WGAN-GP critic and generator
+iterations; ``toy``, the WGAN-GP toy MLP (3 x 512 ReLU, batch 256, 2-D data), its critic and
+generator iterations and a loop iteration of 5 critic + 1 generator iterations as the toy runs train. Each MXNet worker computes with the package's default
 threads for its networks (`--threads` to choose), each PyTorch worker with PyTorch's default
 (`--torch-threads` to choose).
 """
@@ -46,12 +47,13 @@ class Figure(NamedTuple):
 
 GROUPS = {
     "dcgan": [Figure("dcgan", m, s) for m in ("wgan", "wgan-gp") for s in ("critic", "gen")],
-    "toy": [Figure("toy", "wgan-gp", s) for s in ("critic", "gen")],
+    "toy": [Figure("toy", "wgan-gp", s) for s in ("critic", "gen", "loop")],
 }
 TITLES = {"dcgan": "DCGAN-64, batch 64", "toy": "toy MLP 3 x 512, batch 256"}
 FIGURES = [f for figures in GROUPS.values() for f in figures]
 # The toy's sizes (training/toy.py's defaults); tests pass smaller ones.
 TOY = dict(batch=256, hidden=512, n_hidden=3)
+TOY_CRITIC_ITERS = 5   # critic iterations per generator iteration: a toy "loop" iteration is 5 + 1
 
 
 # ------------------------------------------------------------------------------------- workers
@@ -69,15 +71,17 @@ def mxnet_iterations(group, threads=0, toy_sizes=TOY):
             setup = Setup("dcgan", method, mx.cpu(), FULL)
             fns[(method, "critic")], fns[(method, "gen")] = setup.critic_iteration, setup.generator_iteration
     else:
-        fns[("wgan-gp", "critic")], fns[("wgan-gp", "gen")] = toy_iterations(**toy_sizes)
+        fns.update(toy_iterations(**toy_sizes))
     return fns, mx.nd.waitall, dict(framework="mxnet", version=mx.__version__,
                                     threads=os.environ.get("OMP_NUM_THREADS"))
 
 
 def toy_iterations(batch, hidden, n_hidden, seed=0):
-    """(critic_iter, gen_iter) of the WGAN-GP toy run as `training.toy.train_toy` does them: its
-    networks (hybridized, as there), Adam settings, penalty weight and `critic_step` arguments; a
-    fixed real batch and fresh noise from numpy, copied in each iteration."""
+    """{(method, step): one iteration} of the WGAN-GP toy run as `training.toy.train_toy` does it: its
+    networks (hybridized, as there), Adam settings, penalty weight and `critic_step` arguments. The
+    critic and generator iterations copy a fixed real batch and fresh numpy noise to the device each
+    time; the loop iteration (5 critic + 1 generator iterations) copies one generator iteration's
+    batches at once (`toy.draw_batches`), as `train_toy` does."""
     import mxnet as mx
     import numpy as np
     from mxnet import gluon, nd
@@ -100,13 +104,18 @@ def toy_iterations(batch, hidden, n_hidden, seed=0):
     def noise():
         return nd.array(rng.standard_normal((batch, toy.NZ)).astype(np.float32))
 
-    def critic_iter():
-        return critic_step(critic, generator, d_trainer, nd.array(real), noise(), rule, clamp=s.clamp,
+    def critic_update(real_batch, z):
+        return critic_step(critic, generator, d_trainer, real_batch, z, rule, clamp=s.clamp,
                            clip_when="after", gp_weight=TOY_GP_WEIGHT)
 
-    def gen_iter():
-        return generator_step(generator, critic, g_trainer, noise(), rule)
-    return critic_iter, gen_iter
+    def loop_iter():
+        batches = nd.array(toy.draw_batches("8gaussians", batch, TOY_CRITIC_ITERS, rng))
+        for k in range(TOY_CRITIC_ITERS):
+            critic_update(batches[2 * k], batches[2 * k + 1])
+        return generator_step(generator, critic, g_trainer, batches[2 * TOY_CRITIC_ITERS], rule)
+    return {("wgan-gp", "critic"): lambda: critic_update(nd.array(real), noise()),
+            ("wgan-gp", "gen"): lambda: generator_step(generator, critic, g_trainer, noise(), rule),
+            ("wgan-gp", "loop"): loop_iter}
 
 
 def torch_iterations(group, threads=0, toy_sizes=TOY):
@@ -120,7 +129,13 @@ def torch_iterations(group, threads=0, toy_sizes=TOY):
         for method in ("wgan", "wgan-gp"):
             fns[(method, "critic")], fns[(method, "gen")] = iterations(method)
     else:
-        fns[("wgan-gp", "critic")], fns[("wgan-gp", "gen")] = torch_toy(**toy_sizes)
+        critic_iter, gen_iter = torch_toy(**toy_sizes)
+
+        def loop_iter():
+            for _ in range(TOY_CRITIC_ITERS):
+                critic_iter()
+            gen_iter()
+        fns.update({("wgan-gp", "critic"): critic_iter, ("wgan-gp", "gen"): gen_iter, ("wgan-gp", "loop"): loop_iter})
     return fns, lambda: None, dict(framework="torch", version=torch.__version__,
                                    threads=torch.get_num_threads())
 
@@ -219,7 +234,8 @@ def markdown(result):
                   "| --- | ---: | ---: | ---: |"]
         for f in figures:
             r = s[f.key]
-            lines.append(f"| {f.method} {f.step} iteration | {r['mxnet']:.4f} | {r['torch']:.4f} | "
+            step = "loop (5 critic + 1 generator)" if f.step == "loop" else f.step
+            lines.append(f"| {f.method} {step} iteration | {r['mxnet']:.4f} | {r['torch']:.4f} | "
                          f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) |")
         if group == "dcgan" and "dcgan wgan-gp / wgan critic (mxnet)" in s:
             lines.append(f"| WGAN-GP / WGAN critic iteration | {s['dcgan wgan-gp / wgan critic (mxnet)']:.2f} | "
