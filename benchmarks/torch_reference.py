@@ -1,4 +1,4 @@
-"""The same DCGAN-64 iterations in PyTorch, for the reference column of the Performance table.
+"""The same DCGAN-64 and toy MLP iterations in PyTorch, for the reference column of the Performance table.
 
     python benchmarks/torch_reference.py --repeats 5          # needs torch; not a dependency
 
@@ -13,6 +13,7 @@ import os
 import statistics
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -88,6 +89,54 @@ def iterations(method, batch=64, nz=100):
     return critic_iter, gen_iter
 
 
+def mlp(in_units, out_units, hidden=512, n_hidden=3):
+    """The WGAN-GP toy code's MLP (gan_toy.py): `n_hidden` Linear + ReLU layers, then a Linear output."""
+    layers = []
+    for _ in range(n_hidden):
+        layers += [nn.Linear(in_units, hidden), nn.ReLU(True)]
+        in_units = hidden
+    return nn.Sequential(*layers, nn.Linear(in_units, out_units))
+
+
+def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=0):
+    """(critic_iter, gen_iter) of the WGAN-GP toy run (`gluon_wgan.training.toy`): 2-D noise and data,
+    Adam(1e-4, 0.5, 0.9), lambda 0.1; a fixed real batch (8 Gaussians) and fresh numpy noise, copied in
+    each iteration as the package's toy loop does."""
+    rng = np.random.RandomState(seed)
+    centers = np.array([(np.cos(a), np.sin(a)) for a in np.arange(8) * np.pi / 4]) * 2
+    real_np = ((centers[rng.randint(8, size=batch)] + 0.02 * rng.standard_normal((batch, 2))) / 1.414
+               ).astype(np.float32)
+    G, D = mlp(nz, 2, hidden, n_hidden), mlp(2, 1, hidden, n_hidden)
+    opt_d = torch.optim.Adam(D.parameters(), lr=1e-4, betas=(0.5, 0.9))
+    opt_g = torch.optim.Adam(G.parameters(), lr=1e-4, betas=(0.5, 0.9))
+
+    def noise():
+        return torch.from_numpy(rng.standard_normal((batch, nz)).astype(np.float32))
+
+    def critic_iter():
+        with torch.no_grad():
+            fake = G(noise())
+        real = torch.tensor(real_np)
+        opt_d.zero_grad(set_to_none=True)
+        loss = D(fake).mean() - D(real).mean()
+        alpha = torch.rand(batch, 1)
+        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+        loss = loss + gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+        loss.backward()
+        opt_d.step()
+
+    def gen_iter():
+        for p in D.parameters():
+            p.requires_grad_(False)
+        opt_g.zero_grad(set_to_none=True)
+        (-D(G(noise())).mean()).backward()
+        opt_g.step()
+        for p in D.parameters():
+            p.requires_grad_(True)
+    return critic_iter, gen_iter
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
@@ -100,6 +149,9 @@ def main():
         critic_iter, gen_iter = iterations(method, args.batch)
         out[f"{method}_critic_iter"] = measure(critic_iter, args.repeats, args.warmup)
         out[f"{method}_gen_iter"] = measure(gen_iter, args.repeats, args.warmup)
+    critic_iter, gen_iter = toy_iterations()
+    out["toy_wgan-gp_critic_iter"] = measure(critic_iter, args.repeats, args.warmup)
+    out["toy_wgan-gp_gen_iter"] = measure(gen_iter, args.repeats, args.warmup)
     print(json.dumps(out, indent=1))
 
 

@@ -1,17 +1,24 @@
 """MXNet against PyTorch on one machine, interleaved so both see the same load.
 
     python benchmarks/vs_torch.py --torch-python /path/to/venv-with-torch/bin/python --rounds 10
+    python benchmarks/vs_torch.py --torch-python ... --only toy --rounds 8
 
-Two long-lived workers, this package (`run.Setup`, as `run.py` times it) and PyTorch
-(`torch_reference.iterations`, the same models and optimizers), build their networks once and warm
-up. Then, round after round, the driver asks each in turn for the seconds of `--number` iterations
-of each figure (WGAN and WGAN-GP, critic and generator iteration), alternating which goes first.
-Samples of the two frameworks are seconds apart, where separate runs (`run.py`, then
-`torch_reference.py`) were minutes apart and a change in the machine's load between them moved the
-ratio by up to 30%. A figure's result is the median over rounds of each side's seconds per
-iteration and of the per-round ratio MXNet / PyTorch. Writes ``vs_torch.json`` and ``vs_torch.md``
-to `--out`. torch is not a dependency of the package: give the interpreter of an environment that
-has it.
+Long-lived workers, one per framework and group of figures, build their networks once and warm up:
+this package (`run.Setup` for the DCGAN, as `run.py` times it; `training.toy`'s networks, optimizer
+and `critic_step` arguments for the toy) and PyTorch (`torch_reference`, the same models and
+optimizers). Then, round after round, the driver asks each in turn for the seconds of `--number`
+iterations of each figure, alternating which goes first. Samples of the two frameworks are seconds
+apart, where separate runs (`run.py`, then `torch_reference.py`) were minutes apart and a change in
+the machine's load between them moved the ratio by up to 30%. A figure's result is the median over
+rounds of each side's seconds per iteration and of the per-round ratio MXNet / PyTorch. Writes
+``vs_torch.json`` and ``vs_torch.md`` to `--out`. torch is not a dependency of the package: give
+the interpreter of an environment that has it.
+
+Groups (`--only`): ``dcgan``, DCGAN 64x64 at batch 64, WGAN and WGAN-GP critic and generator
+iterations; ``toy``, the WGAN-GP toy MLP (3 x 512 ReLU, batch 256, 2-D data), its critic and
+generator iterations and a loop iteration of 5 critic + 1 generator iterations as the toy runs train. Each MXNet worker computes with the package's default
+threads for its networks (`--threads` to choose), each PyTorch worker with PyTorch's default
+(`--torch-threads` to choose).
 """
 import argparse
 import json
@@ -21,47 +28,127 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import NamedTuple
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-FIGURES = [("wgan", "critic"), ("wgan", "gen"), ("wgan-gp", "critic"), ("wgan-gp", "gen")]
+
+
+class Figure(NamedTuple):
+    """One timed iteration: which networks (`group`, one worker per framework), which method, which
+    step. A dtype would be one more field here, with its key part."""
+    group: str
+    method: str
+    step: str
+
+    @property
+    def key(self):
+        return f"{self.group} {self.method} {self.step}"
+
+
+GROUPS = {
+    "dcgan": [Figure("dcgan", m, s) for m in ("wgan", "wgan-gp") for s in ("critic", "gen")],
+    "toy": [Figure("toy", "wgan-gp", s) for s in ("critic", "gen", "loop")],
+}
+TITLES = {"dcgan": "DCGAN-64, batch 64", "toy": "toy MLP 3 x 512, batch 256"}
+FIGURES = [f for figures in GROUPS.values() for f in figures]
+# The toy's sizes (training/toy.py's defaults); tests pass smaller ones.
+TOY = dict(batch=256, hidden=512, n_hidden=3)
+TOY_CRITIC_ITERS = 5   # critic iterations per generator iteration: a toy "loop" iteration is 5 + 1
 
 
 # ------------------------------------------------------------------------------------- workers
 
-def mxnet_iterations():
-    """{(method, step): one iteration} for this package, and the device sync."""
-    from gluon_wgan.utils.threads import use_physical_cores
-    use_physical_cores()   # before MXNet loads, as the scripts do
+def mxnet_iterations(group, threads=0, toy_sizes=TOY):
+    """{(method, step): one iteration} of `group` for this package, the device sync, and a
+    description. `threads` 0 is the package's default for the group's networks."""
+    from gluon_wgan.utils.threads import use_threads
+    use_threads(threads, small=group == "toy")   # before MXNet loads, as the scripts do
     import mxnet as mx
-    from run import FULL, Setup
     fns = {}
-    for method in ("wgan", "wgan-gp"):
-        setup = Setup("dcgan", method, mx.cpu(), FULL)
-        fns[(method, "critic")], fns[(method, "gen")] = setup.critic_iteration, setup.generator_iteration
+    if group == "dcgan":
+        from run import FULL, Setup
+        for method in ("wgan", "wgan-gp"):
+            setup = Setup("dcgan", method, mx.cpu(), FULL)
+            fns[(method, "critic")], fns[(method, "gen")] = setup.critic_iteration, setup.generator_iteration
+    else:
+        fns.update(toy_iterations(**toy_sizes))
     return fns, mx.nd.waitall, dict(framework="mxnet", version=mx.__version__,
                                     threads=os.environ.get("OMP_NUM_THREADS"))
 
 
-def torch_iterations():
+def toy_iterations(batch, hidden, n_hidden, seed=0):
+    """{(method, step): one iteration} of the WGAN-GP toy run as `training.toy.train_toy` does it: its
+    networks (hybridized, as there), Adam settings, penalty weight and `critic_step` arguments. The
+    critic and generator iterations copy a fixed real batch and fresh numpy noise to the device each
+    time; the loop iteration (5 critic + 1 generator iterations) copies one generator iteration's
+    batches at once (`toy.draw_batches`), as `train_toy` does."""
+    import mxnet as mx
+    import numpy as np
+    from mxnet import gluon, nd
+    from gluon_wgan.data.toy import sample_toy
+    from gluon_wgan.optim import make_optimizer
+    from gluon_wgan.training import toy
+    from gluon_wgan.training.choices import TOY_GP_WEIGHT
+    from gluon_wgan.training.methods import METHODS
+    from gluon_wgan.training.steps import critic_step, generator_step
+    mx.random.seed(seed)
+    rng = np.random.RandomState(seed)
+    generator, critic = toy.build_mlps(hidden, n_hidden)
+    generator.hybridize()
+    critic.hybridize()
+    s, rule = toy.SETTINGS["wgan-gp"], METHODS["wgan-gp"]
+    d_trainer, g_trainer = (gluon.Trainer(net.collect_params(), make_optimizer(s.optimizer, s.lr, **s.optimizer_kw))
+                            for net in (critic, generator))
+    real = sample_toy("8gaussians", batch, rng)
+
+    def noise():
+        return nd.array(rng.standard_normal((batch, toy.NZ)).astype(np.float32))
+
+    def critic_update(real_batch, z):
+        return critic_step(critic, generator, d_trainer, real_batch, z, rule, clamp=s.clamp,
+                           clip_when="after", gp_weight=TOY_GP_WEIGHT)
+
+    def loop_iter():
+        batches = nd.array(toy.draw_batches("8gaussians", batch, TOY_CRITIC_ITERS, rng))
+        for k in range(TOY_CRITIC_ITERS):
+            critic_update(batches[2 * k], batches[2 * k + 1])
+        return generator_step(generator, critic, g_trainer, batches[2 * TOY_CRITIC_ITERS], rule)
+    return {("wgan-gp", "critic"): lambda: critic_update(nd.array(real), noise()),
+            ("wgan-gp", "gen"): lambda: generator_step(generator, critic, g_trainer, noise(), rule),
+            ("wgan-gp", "loop"): loop_iter}
+
+
+def torch_iterations(group, threads=0, toy_sizes=TOY):
     import torch
-    from torch_reference import iterations
+    if threads:
+        torch.set_num_threads(threads)
+    from torch_reference import iterations, toy_iterations as torch_toy
     torch.manual_seed(0)
     fns = {}
-    for method in ("wgan", "wgan-gp"):
-        fns[(method, "critic")], fns[(method, "gen")] = iterations(method)
+    if group == "dcgan":
+        for method in ("wgan", "wgan-gp"):
+            fns[(method, "critic")], fns[(method, "gen")] = iterations(method)
+    else:
+        critic_iter, gen_iter = torch_toy(**toy_sizes)
+
+        def loop_iter():
+            for _ in range(TOY_CRITIC_ITERS):
+                critic_iter()
+            gen_iter()
+        fns.update({("wgan-gp", "critic"): critic_iter, ("wgan-gp", "gen"): gen_iter, ("wgan-gp", "loop"): loop_iter})
     return fns, lambda: None, dict(framework="torch", version=torch.__version__,
                                    threads=torch.get_num_threads())
 
 
-def serve(framework, warmup):
-    """Answer {"method", "step", "number"} lines on stdin with {"seconds": per iteration}."""
-    fns, sync, info = (mxnet_iterations if framework == "mxnet" else torch_iterations)()
+def serve(framework, group, warmup, threads=0, toy_sizes=TOY, stdin=sys.stdin, stdout=sys.stdout):
+    """Answer {"method", "step", "number"} lines on `stdin` with {"seconds": per iteration}."""
+    fns, sync, info = (mxnet_iterations if framework == "mxnet" else torch_iterations)(group, threads, toy_sizes)
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     sync()
-    print(json.dumps(dict(info, ready=True)), flush=True)
-    for line in sys.stdin:
+    print(json.dumps(dict(info, ready=True)), file=stdout, flush=True)
+    for line in stdin:
         request = json.loads(line)
         fn = fns[(request["method"], request["step"])]
         sync()
@@ -69,29 +156,31 @@ def serve(framework, warmup):
         for _ in range(request["number"]):
             fn()
         sync()
-        print(json.dumps({"seconds": (time.perf_counter() - start) / request["number"]}), flush=True)
+        print(json.dumps({"seconds": (time.perf_counter() - start) / request["number"]}), file=stdout,
+              flush=True)
 
 
 # -------------------------------------------------------------------------------------- driver
 
 class Worker:
-    def __init__(self, python, framework, warmup):
-        self.framework = framework
+    def __init__(self, python, framework, group, warmup, threads=0):
+        self.framework, self.group = framework, group
         self.proc = subprocess.Popen([python, os.path.abspath(__file__), "--serve", framework,
-                                      "--warmup", str(warmup)], cwd=HERE, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      "--group", group, "--warmup", str(warmup), "--threads", str(threads)],
+                                     cwd=HERE, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL)
         self.info = self._reply()
 
     def _reply(self):
         line = self.proc.stdout.readline()
         if not line:
-            raise RuntimeError(f"the {self.framework} worker exited (code {self.proc.wait()}); "
-                               f"run `{os.path.basename(__file__)} --serve {self.framework}` to see why")
+            raise RuntimeError(f"the {self.framework} worker exited (code {self.proc.wait()}); run "
+                               f"`{os.path.basename(__file__)} --serve {self.framework} --group {self.group}` "
+                               "to see why")
         return json.loads(line)
 
-    def time(self, method, step, number):
-        self.proc.stdin.write(json.dumps(dict(method=method, step=step, number=number)) + "\n")
+    def time(self, figure, number):
+        self.proc.stdin.write(json.dumps(dict(method=figure.method, step=figure.step, number=number)) + "\n")
         self.proc.stdin.flush()
         return self._reply()["seconds"]
 
@@ -100,13 +189,16 @@ class Worker:
         self.proc.wait(timeout=60)
 
 
-def compare(workers, rounds, number, log=print):
-    """{figure: {framework: [seconds per iteration, one per round]}}, taking turns."""
-    samples = {f"{m} {s}": {w.framework: [] for w in workers} for m, s in FIGURES}
+def compare(workers, figures, rounds, number, log=print):
+    """{figure key: {framework: [seconds per iteration, one per round]}}, taking turns.
+
+    `workers`: {group: [mxnet worker, torch worker]}."""
+    samples = {f.key: {"mxnet": [], "torch": []} for f in figures}
     for r in range(rounds):
-        for method, step in FIGURES:
-            for w in (workers if r % 2 == 0 else workers[::-1]):
-                samples[f"{method} {step}"][w.framework].append(w.time(method, step, number))
+        for f in figures:
+            pair = workers[f.group]
+            for w in (pair if r % 2 == 0 else pair[::-1]):
+                samples[f.key][w.framework].append(w.time(f, number))
         log(f"round {r + 1}/{rounds}: " + ", ".join(
             f"{k} {v['mxnet'][-1] / v['torch'][-1]:.2f}" for k, v in samples.items()))
     return samples
@@ -119,59 +211,81 @@ def summary(samples):
         ratios = [a / b for a, b in zip(s["mxnet"], s["torch"])]
         out[figure] = dict(mxnet=statistics.median(s["mxnet"]), torch=statistics.median(s["torch"]),
                            ratio=statistics.median(ratios), ratio_min=min(ratios), ratio_max=max(ratios))
-    for side in ("mxnet", "torch"):
-        per_round = [a / b for a, b in zip(samples["wgan-gp critic"][side], samples["wgan critic"][side])]
-        out[f"wgan-gp / wgan critic ({side})"] = statistics.median(per_round)
+    if "dcgan wgan-gp critic" in samples and "dcgan wgan critic" in samples:
+        for side in ("mxnet", "torch"):
+            per_round = [a / b for a, b in zip(samples["dcgan wgan-gp critic"][side],
+                                               samples["dcgan wgan critic"][side])]
+            out[f"dcgan wgan-gp / wgan critic ({side})"] = statistics.median(per_round)
     return out
 
 
 def markdown(result):
-    s = result["summary"]
+    s, workers = result["summary"], result["workers"]
     lines = [f"{result['machine']}; {result['rounds']} rounds of {result['number']} iterations per "
-             f"figure and framework, taking turns. MXNet {result['workers']['mxnet']['version']} "
-             f"({result['workers']['mxnet']['threads']} threads), PyTorch "
-             f"{result['workers']['torch']['version']} ({result['workers']['torch']['threads']} threads).",
-             "", "| DCGAN-64, batch 64 | MXNet (s) | PyTorch (s) | MXNet / PyTorch: median (range) |",
-             "| --- | ---: | ---: | ---: |"]
-    for method, step in FIGURES:
-        f = s[f"{method} {step}"]
-        lines.append(f"| {method} {step} iteration | {f['mxnet']:.3f} | {f['torch']:.3f} | "
-                     f"{f['ratio']:.2f} ({f['ratio_min']:.2f}-{f['ratio_max']:.2f}) |")
-    lines.append(f"| WGAN-GP / WGAN critic iteration | {s['wgan-gp / wgan critic (mxnet)']:.2f} | "
-                 f"{s['wgan-gp / wgan critic (torch)']:.2f} | |")
+             "figure and framework, taking turns."]
+    for group, figures in GROUPS.items():
+        figures = [f for f in figures if f.key in s]
+        if not figures:
+            continue
+        mx_info, torch_info = workers[group]["mxnet"], workers[group]["torch"]
+        lines += ["", f"| {TITLES[group]} | MXNet {mx_info['version']} ({mx_info['threads']} threads), s "
+                      f"| PyTorch {torch_info['version']} ({torch_info['threads']} threads), s "
+                      "| MXNet / PyTorch: median (range) |",
+                  "| --- | ---: | ---: | ---: |"]
+        for f in figures:
+            r = s[f.key]
+            step = "loop (5 critic + 1 generator)" if f.step == "loop" else f.step
+            lines.append(f"| {f.method} {step} iteration | {r['mxnet']:.4f} | {r['torch']:.4f} | "
+                         f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) |")
+        if group == "dcgan" and "dcgan wgan-gp / wgan critic (mxnet)" in s:
+            lines.append(f"| WGAN-GP / WGAN critic iteration | {s['dcgan wgan-gp / wgan critic (mxnet)']:.2f} | "
+                         f"{s['dcgan wgan-gp / wgan critic (torch)']:.2f} | |")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--torch-python", help="python of an environment with torch (required)")
+    parser.add_argument("--only", nargs="+", choices=tuple(GROUPS), default=list(GROUPS),
+                        help="groups of figures to time (default: all)")
     parser.add_argument("--rounds", type=int, default=10, help="rounds of all figures (default: 10)")
     parser.add_argument("--number", type=int, default=2, help="iterations per sample (default: 2)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations per figure first")
+    # Not utils.threads.add_threads_flag: the PyTorch workers run this file where gluon_wgan may not import.
+    parser.add_argument("--threads", type=int, default=0, metavar="N",
+                        help="MXNet's compute threads (0: the package's default for each group's networks); "
+                             "OMP_NUM_THREADS, when set, wins")
+    parser.add_argument("--torch-threads", type=int, default=0, help="PyTorch's threads (0: its default)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "vs_torch"),
                         help="folder for vs_torch.json and vs_torch.md")
     parser.add_argument("--serve", choices=("mxnet", "torch"), help=argparse.SUPPRESS)
+    parser.add_argument("--group", choices=tuple(GROUPS), default="dcgan", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.warmup)
+        serve(args.serve, args.group, args.warmup, args.threads)
         return 0
     if not args.torch_python:
         parser.error("--torch-python is required: the interpreter of an environment with torch")
-    if args.rounds < 1 or args.number < 1 or args.warmup < 0:
-        parser.error("--rounds and --number must be >= 1, --warmup >= 0")
-    workers = [Worker(sys.executable, "mxnet", args.warmup), Worker(args.torch_python, "torch", args.warmup)]
+    if args.rounds < 1 or args.number < 1 or args.warmup < 0 or args.threads < 0 or args.torch_threads < 0:
+        parser.error("--rounds and --number must be >= 1, --warmup, --threads and --torch-threads >= 0")
+    groups = [g for g in GROUPS if g in args.only]
+    workers = {}
     try:
-        samples = compare(workers, args.rounds, args.number)
+        for group in groups:
+            workers[group] = [Worker(sys.executable, "mxnet", group, args.warmup, args.threads),
+                              Worker(args.torch_python, "torch", group, args.warmup, args.torch_threads)]
+        samples = compare(workers, [f for g in groups for f in GROUPS[g]], args.rounds, args.number)
     finally:
-        for w in workers:
-            w.close()
+        for pair in workers.values():
+            for w in pair:
+                w.close()
     from run import machine, save   # the MXNet side's description of the machine
     import mxnet as mx
     mach = machine(mx.cpu())
     result = dict(machine=f"{mach['cpu']}, {mach['cores']} cores, {platform.python_version()}",
                   rounds=args.rounds, number=args.number,
-                  workers={w.framework: w.info for w in workers}, samples=samples,
-                  summary=summary(samples))
+                  workers={g: {w.framework: w.info for w in pair} for g, pair in workers.items()},
+                  samples=samples, summary=summary(samples))
     save(args.out, "vs_torch", result, markdown(result))
     return 0
 

@@ -98,12 +98,18 @@ def _value(param, h):
 
 
 def row_matmul(g, w):
-    """g (N, K) times w (K, M), in g's dtype: `dot`, or for bfloat16 (which `dot` lacks)
-    FullyConnected with w transposed (by `swapaxes`: MXNet 1.9.1's `transpose` of a bfloat16
-    array crashes in backward)."""
-    if g.dtype != BFLOAT16:
-        return nd.dot(g, w)
-    return nd.FullyConnected(g, nd.swapaxes(w, 0, 1), no_bias=True, num_hidden=w.shape[1])
+    """g (N, K) times w (K, M), in g's dtype, as FullyConnected(g, w^T): oneDNN's forward and backward,
+    where `dot` runs (forward and backward) in the wheel's OpenBLAS, up to 4x slower on Intel CPUs,
+    and has no bfloat16. The transposed copy of w costs a tenth of the product (benchmarks/README.md)."""
+    return nd.FullyConnected(g, _transposed(w), no_bias=True, num_hidden=w.shape[1])
+
+
+def _transposed(w):
+    """w^T; a bfloat16 w through float32 (exact both ways): MXNet 1.9.1's `transpose` of a bfloat16
+    array crashes, and `swapaxes` took 10-20x as long as `transpose`."""
+    if w.dtype != BFLOAT16:
+        return nd.transpose(w)
+    return nd.amp_cast(nd.transpose(nd.amp_cast(w, dtype="float32")), dtype=BFLOAT16)
 
 
 def _conv2d(layer, h, value=_value):
@@ -175,7 +181,6 @@ def _dense(layer, h, value=_value):
     weight = value(layer.weight, h)
     biases = () if layer.bias is None else (value(layer.bias, h),)
     out = nd.FullyConnected(h, weight, *biases, no_bias=layer.bias is None, num_hidden=weight.shape[0])
-    # dot(g, W) rather than FullyConnected(g, W.T), which would copy W (slower: benchmarks/README.md).
     return out, lambda g: row_matmul(g, weight).reshape(h.shape)
 
 

@@ -1,5 +1,7 @@
 """benchmarks/run.py stays importable and its measuring pieces work, at toy sizes (no timing asserted)."""
 import importlib.util
+import io
+import json
 import os
 
 import mxnet as mx
@@ -62,21 +64,48 @@ def test_markdown_lists_the_machine_and_ratios(bench):
     assert "| dcgan gp / clipping critic iter | 1.5 |" in text
 
 
-def test_vs_torch_summary_takes_medians_of_per_round_ratios():
+@pytest.fixture(scope="module")
+def vs_torch():
+    return _load("vs_torch")
+
+
+def test_vs_torch_summary_takes_medians_of_per_round_ratios(vs_torch):
     """vs_torch.py's arithmetic on made-up samples (running it needs torch, not a dependency)."""
-    spec = importlib.util.spec_from_file_location("bench_vs_torch", os.path.join(ROOT, "benchmarks", "vs_torch.py"))
-    vs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(vs)
-    samples = {f"{m} {s}": {"mxnet": [1.0, 2.0, 6.0], "torch": [2.0, 2.0, 3.0]} for m, s in vs.FIGURES}
-    samples["wgan critic"] = {"mxnet": [0.5, 1.0, 1.0], "torch": [1.0, 1.0, 1.0]}
+    vs = vs_torch
+    samples = {f.key: {"mxnet": [1.0, 2.0, 6.0], "torch": [2.0, 2.0, 3.0]} for f in vs.FIGURES}
+    samples["dcgan wgan critic"] = {"mxnet": [0.5, 1.0, 1.0], "torch": [1.0, 1.0, 1.0]}
     s = vs.summary(samples)
     # per-round ratios 0.5, 1, 2: median 1, range 0.5-2
-    assert s["wgan gen"] == dict(mxnet=2.0, torch=2.0, ratio=1.0, ratio_min=0.5, ratio_max=2.0)
-    assert s["wgan-gp / wgan critic (mxnet)"] == 2.0      # rounds: 1 / 0.5, 2 / 1, 6 / 1
-    assert s["wgan-gp / wgan critic (torch)"] == 2.0      # rounds: 2, 2, 3
-    result = dict(machine="m", rounds=3, number=1, summary=s,
-                  workers=dict(mxnet=dict(version="1.9.1", threads="2"), torch=dict(version="2", threads=2)))
-    assert "| wgan-gp critic iteration | 2.000 | 2.000 | 1.00 (0.50-2.00) |" in vs.markdown(result)
+    assert s["dcgan wgan gen"] == dict(mxnet=2.0, torch=2.0, ratio=1.0, ratio_min=0.5, ratio_max=2.0)
+    assert s["toy wgan-gp critic"] == s["dcgan wgan gen"]
+    assert s["dcgan wgan-gp / wgan critic (mxnet)"] == 2.0      # rounds: 1 / 0.5, 2 / 1, 6 / 1
+    assert s["dcgan wgan-gp / wgan critic (torch)"] == 2.0      # rounds: 2, 2, 3
+    workers = dict(mxnet=dict(version="1.9.1", threads="2"), torch=dict(version="2", threads=2))
+    result = dict(machine="m", rounds=3, number=1, summary=s, workers=dict(dcgan=workers, toy=workers))
+    text = vs.markdown(result)
+    assert "| wgan-gp critic iteration | 2.0000 | 2.0000 | 1.00 (0.50-2.00) |" in text
+    assert "| DCGAN-64, batch 64 |" in text and "| toy MLP 3 x 512, batch 256 |" in text
+
+
+def test_vs_torch_markdown_lists_only_the_groups_timed(vs_torch):
+    samples = {f.key: {"mxnet": [1.0], "torch": [2.0]} for f in vs_torch.GROUPS["toy"]}
+    workers = dict(toy=dict(mxnet=dict(version="1.9.1", threads="1"), torch=dict(version="2", threads=2)))
+    text = vs_torch.markdown(dict(machine="m", rounds=1, number=1, summary=vs_torch.summary(samples),
+                                  workers=workers))
+    assert "| wgan-gp gen iteration | 1.0000 | 2.0000 | 0.50 (0.50-0.50) |" in text
+    assert "DCGAN" not in text and "WGAN-GP / WGAN" not in text
+
+
+def test_vs_torch_serves_the_toy_iterations_at_toy_sizes(vs_torch):
+    """The MXNet toy worker answers each figure's request with seconds per iteration (none asserted)."""
+    requests = "".join(json.dumps(dict(method=f.method, step=f.step, number=2)) + "\n"
+                       for f in vs_torch.GROUPS["toy"])
+    out = io.StringIO()
+    vs_torch.serve("mxnet", "toy", warmup=1, toy_sizes=dict(batch=8, hidden=8, n_hidden=3),
+                   stdin=io.StringIO(requests), stdout=out)
+    ready, *replies = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert ready["ready"] and ready["framework"] == "mxnet"
+    assert len(replies) == len(vs_torch.GROUPS["toy"]) and all(r["seconds"] > 0 for r in replies)
 
 
 def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
@@ -89,3 +118,12 @@ def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
         net.initialize()
     assert fig3_cost.conv_macs(g, (128,)) == 128 * 8192 + 16 * 25 * 512 * 256 + 64 * 25 * 256 * 128 + 256 * 25 * 128 * 3
     assert fig3_cost.conv_macs(d, (3, 32, 32)) == 256 * 25 * 3 * 128 + 64 * 25 * 128 * 256 + 16 * 25 * 256 * 512 + 8192
+
+
+def test_toy_profile_sorts_the_operators_into_kinds(monkeypatch):
+    """toy_profile.py at toy sizes: every operator millisecond lands in a kind, and the kinds and the
+    time outside operators add up to the wall time (no time asserted)."""
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))   # it imports vs_torch
+    profile = _load("toy_profile").profile(loops=1, warmup=1, sizes=dict(batch=8, hidden=8, n_hidden=3))
+    assert profile["dense products, forward"] > 0 and profile["Adam"] > 0
+    assert sum(ms for kind, ms in profile.items() if kind != "wall") == pytest.approx(profile["wall"])

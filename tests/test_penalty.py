@@ -4,6 +4,7 @@ The penalty's parameter gradient is the quantity MXNet 1.9.1's autograd.grad(cre
 gets wrong (docs/gradient_penalty.md), so every parameter of every layer is checked against
 central finite differences, not only the penalty's value.
 """
+import json
 import subprocess
 import sys
 import textwrap
@@ -216,6 +217,32 @@ def test_explicit_input_grad_equals_first_order_autograd_smooth_activations(name
     rtol = 1e-10 if dtype == "float64" else 1e-4
     np.testing.assert_allclose(input_grad(critic, x).asnumpy(), expected, rtol=rtol,
                                atol=rtol * np.abs(expected).max())
+
+
+class _DenseCritic(nn.HybridBlock):
+    """Not one of the package's critics: its penalty takes the general path (op_transposes)."""
+
+    def __init__(self):
+        super().__init__()
+        with self.name_scope():
+            self.hidden, self.out = nn.Dense(8, in_units=2), nn.Dense(1, in_units=8)
+
+    def hybrid_forward(self, F, x):
+        return F.reshape(self.out(F.relu(self.hidden(x))), shape=(-1,))
+
+
+@pytest.mark.parametrize("critic", [lambda: MLPCritic(in_shape=(2,), hidden=8), _DenseCritic],
+                         ids=["fused", "general"])
+def test_dense_transposes_run_as_fully_connected(critic):
+    """A dense layer's transpose g W is FullyConnected(g, W^T), which MXNet runs in oneDNN, not dot,
+    which its wheel runs in OpenBLAS (4x slower on Intel CPUs: benchmarks/README.md)."""
+    critic = critic()
+    critic.initialize()
+    critic.hybridize()
+    with autograd.record():
+        grad = input_gradient(critic, nd.random.normal(shape=(4, 2)))
+    ops = {node["op"] for node in json.loads(autograd.get_symbol(grad).tojson())["nodes"]}
+    assert "FullyConnected" in ops and "dot" not in ops, ops
 
 
 def test_penalty_value_and_norms_per_sample_over_all_axes():

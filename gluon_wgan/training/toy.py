@@ -174,24 +174,41 @@ def train_toy(dataset, gen_iters, method="wgan-gp", gp_weight=TOY_GP_WEIGHT, cri
     if not fixed_generator:
         evaluate(0)
     steps = range(1, gen_iters + 1)
+    fake_of = _identity if fixed_generator else generator
     for gen_iter in (progress(steps, gen_iters, dataset) if progress else steps):
-        for _ in range(critic_iters):
-            real = sample_toy(dataset, batch_size, rng)
-            if fixed_generator:
-                z, fake_of = real + rng.standard_normal(real.shape).astype(np.float32), _identity
-            else:
-                z, fake_of = rng.standard_normal((batch_size, NZ)).astype(np.float32), generator
-            critic_step(critic, fake_of, d_trainer, nd.array(real, ctx=ctx), nd.array(z, ctx=ctx), rule,
+        # One copy to the device per generator iteration: each copy waits for every queued operator
+        # to finish, which leaves the engine idle while Python queues the next update.
+        batches = nd.array(draw_batches(dataset, batch_size, critic_iters, rng, fixed_generator), ctx=ctx)
+        for k in range(critic_iters):
+            critic_step(critic, fake_of, d_trainer, batches[2 * k], batches[2 * k + 1], rule,
                         clamp=clamp, clip_when="after", gp_weight=gp_weight)
         if not fixed_generator:
-            z = nd.array(rng.standard_normal((batch_size, NZ)), ctx=ctx)
-            generator_step(generator, critic, g_trainer, z, rule)
+            generator_step(generator, critic, g_trainer, batches[2 * critic_iters], rule)
             if gen_iter % eval_every == 0 or gen_iter == gen_iters:
                 evaluate(gen_iter)
     nd.waitall()
     eval_fake = None if fixed_generator else generator(eval_z).asnumpy()
     return dict(generator=generator, critic=critic, w1_curve=curve, w1_floor=w1_floor,
                 eval_real=eval_real, eval_fake=eval_fake, seconds=time.time() - start)
+
+
+def draw_batches(dataset, batch_size, critic_iters, rng, fixed_generator=False):
+    """One generator iteration's random inputs, float32 (2 critic_iters [+ 1], batch_size, 2).
+
+    For each critic update, a real batch of `dataset` and the generator's noise (with
+    `fixed_generator`, the "fake" batch: real + N(0, I)); then, without `fixed_generator`, the
+    generator update's noise. Drawn from `rng` in that order, one batch after the other.
+    """
+    draws = []
+    for _ in range(critic_iters):
+        real = sample_toy(dataset, batch_size, rng)
+        if fixed_generator:
+            draws += [real, real + rng.standard_normal(real.shape).astype(np.float32)]
+        else:
+            draws += [real, rng.standard_normal((batch_size, NZ)).astype(np.float32)]
+    if not fixed_generator:
+        draws.append(rng.standard_normal((batch_size, NZ)).astype(np.float32))
+    return np.stack(draws)
 
 
 def critic_surface(critic, lim=PLOT_RANGE, points=GRID_POINTS, ctx=None):
