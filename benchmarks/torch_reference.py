@@ -8,6 +8,7 @@ layer normalization over (C, H, W), i.e. GroupNorm(1, C)), same optimizers, same
 package or the tests.
 """
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -49,9 +50,17 @@ def measure(fn, repeats, warmup):
     return statistics.median(samples)
 
 
-def iterations(method, batch=64, nz=100):
+def autocast(dtype):
+    """PyTorch's mixed precision on the CPU for `dtype` 'bfloat16' (what a PyTorch user writes around
+    the forward passes and the penalty's gradient), nothing for 'float32'."""
+    if dtype == "float32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
+def iterations(method, batch=64, nz=100, dtype="float32"):
     """(critic_iter, gen_iter): one critic and one generator update of `method` ('wgan' clipping or
-    'wgan-gp'), as `gluon_wgan.training.steps` does them, on a fixed real batch."""
+    'wgan-gp'), as `gluon_wgan.training.steps` does them, on a fixed real batch; under `autocast(dtype)`."""
     real = torch.rand(batch, 3, 64, 64) * 2 - 1
     G, D = generator(), critic(norm="batch" if method == "wgan" else "layer")
     if method == "wgan":
@@ -66,15 +75,16 @@ def iterations(method, batch=64, nz=100):
             with torch.no_grad():
                 for p in D.parameters():
                     p.clamp_(-0.01, 0.01)
-        with torch.no_grad():
-            fake = G(torch.randn(batch, nz, 1, 1))
+        with torch.no_grad(), autocast(dtype):
+            fake = G(torch.randn(batch, nz, 1, 1)).float()
         opt_d.zero_grad(set_to_none=True)
-        loss = D(fake).mean() - D(real).mean()
-        if method == "wgan-gp":
-            alpha = torch.rand(batch, 1, 1, 1)
-            x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-            loss = loss + 10 * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        with autocast(dtype):
+            loss = D(fake).float().mean() - D(real).float().mean()
+            if method == "wgan-gp":
+                alpha = torch.rand(batch, 1, 1, 1)
+                x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+                (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+                loss = loss + 10 * ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
         loss.backward()
         opt_d.step()
 
@@ -82,7 +92,9 @@ def iterations(method, batch=64, nz=100):
         for p in D.parameters():
             p.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        (-D(G(torch.randn(batch, nz, 1, 1))).mean()).backward()
+        with autocast(dtype):
+            loss = -D(G(torch.randn(batch, nz, 1, 1))).float().mean()
+        loss.backward()
         opt_g.step()
         for p in D.parameters():
             p.requires_grad_(True)
@@ -98,7 +110,7 @@ def mlp(in_units, out_units, hidden=512, n_hidden=3):
     return nn.Sequential(*layers, nn.Linear(in_units, out_units))
 
 
-def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=0):
+def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=0, dtype="float32"):
     """(critic_iter, gen_iter) of the WGAN-GP toy run (`gluon_wgan.training.toy`): 2-D noise and data,
     Adam(1e-4, 0.5, 0.9), lambda 0.1; a fixed real batch (8 Gaussians) and fresh numpy noise, copied in
     each iteration as the package's toy loop does."""
@@ -114,15 +126,16 @@ def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=
         return torch.from_numpy(rng.standard_normal((batch, nz)).astype(np.float32))
 
     def critic_iter():
-        with torch.no_grad():
-            fake = G(noise())
+        with torch.no_grad(), autocast(dtype):
+            fake = G(noise()).float()
         real = torch.tensor(real_np)
         opt_d.zero_grad(set_to_none=True)
-        loss = D(fake).mean() - D(real).mean()
-        alpha = torch.rand(batch, 1)
-        x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-        (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-        loss = loss + gp_weight * ((grad.norm(dim=1) - 1) ** 2).mean()
+        with autocast(dtype):
+            loss = D(fake).float().mean() - D(real).float().mean()
+            alpha = torch.rand(batch, 1)
+            x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+            loss = loss + gp_weight * ((grad.float().norm(dim=1) - 1) ** 2).mean()
         loss.backward()
         opt_d.step()
 
@@ -130,7 +143,9 @@ def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=
         for p in D.parameters():
             p.requires_grad_(False)
         opt_g.zero_grad(set_to_none=True)
-        (-D(G(noise())).mean()).backward()
+        with autocast(dtype):
+            loss = -D(G(noise())).float().mean()
+        loss.backward()
         opt_g.step()
         for p in D.parameters():
             p.requires_grad_(True)

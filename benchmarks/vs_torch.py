@@ -34,8 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class Figure(NamedTuple):
-    """One timed iteration: which networks (`group`, one worker per framework), which method, which
-    step. A dtype would be one more field here, with its key part."""
+    """One timed iteration: which networks and precision (`group`, one worker per framework), which
+    method, which step."""
     group: str
     method: str
     step: str
@@ -45,12 +45,23 @@ class Figure(NamedTuple):
         return f"{self.group} {self.method} {self.step}"
 
 
+# A group ending in -bf16 runs the package with --dtype bfloat16 and PyTorch under its CPU autocast
+# to bfloat16 (torch_reference.autocast).
 GROUPS = {
     "dcgan": [Figure("dcgan", m, s) for m in ("wgan", "wgan-gp") for s in ("critic", "gen")],
     "toy": [Figure("toy", "wgan-gp", s) for s in ("critic", "gen", "loop")],
 }
-TITLES = {"dcgan": "DCGAN-64, batch 64", "toy": "toy MLP 3 x 512, batch 256"}
-FIGURES = [f for figures in GROUPS.values() for f in figures]
+GROUPS.update({f"{g}-bf16": [f._replace(group=f"{g}-bf16") for f in figures] for g, figures in list(GROUPS.items())})
+DEFAULT_GROUPS = ["dcgan", "toy"]
+TITLES = {"dcgan": "DCGAN-64, batch 64", "toy": "toy MLP 3 x 512, batch 256",
+          "dcgan-bf16": "DCGAN-64, batch 64, bfloat16 (PyTorch: autocast)",
+          "toy-bf16": "toy MLP 3 x 512, batch 256, bfloat16 (PyTorch: autocast)"}
+
+
+def networks_and_dtype(group):
+    """('dcgan' or 'toy', 'float32' or 'bfloat16') of a group."""
+    networks, _, bf16 = group.partition("-")
+    return networks, "bfloat16" if bf16 else "float32"
 # The toy's sizes (training/toy.py's defaults); tests pass smaller ones.
 TOY = dict(batch=256, hidden=512, n_hidden=3)
 TOY_CRITIC_ITERS = 5   # critic iterations per generator iteration: a toy "loop" iteration is 5 + 1
@@ -62,21 +73,22 @@ def mxnet_iterations(group, threads=0, toy_sizes=TOY):
     """{(method, step): one iteration} of `group` for this package, the device sync, and a
     description. `threads` 0 is the package's default for the group's networks."""
     from gluon_wgan.utils.threads import use_threads
-    use_threads(threads, small=group == "toy")   # before MXNet loads, as the scripts do
+    networks, dtype = networks_and_dtype(group)
+    use_threads(threads, small=networks == "toy")   # before MXNet loads, as the scripts do
     import mxnet as mx
     fns = {}
-    if group == "dcgan":
+    if networks == "dcgan":
         from run import FULL, Setup
         for method in ("wgan", "wgan-gp"):
-            setup = Setup("dcgan", method, mx.cpu(), FULL)
+            setup = Setup("dcgan", method, mx.cpu(), FULL, dtype=dtype)
             fns[(method, "critic")], fns[(method, "gen")] = setup.critic_iteration, setup.generator_iteration
     else:
-        fns.update(toy_iterations(**toy_sizes))
+        fns.update(toy_iterations(**toy_sizes, dtype=dtype))
     return fns, mx.nd.waitall, dict(framework="mxnet", version=mx.__version__,
                                     threads=os.environ.get("OMP_NUM_THREADS"))
 
 
-def toy_iterations(batch, hidden, n_hidden, seed=0):
+def toy_iterations(batch, hidden, n_hidden, seed=0, dtype="float32"):
     """{(method, step): one iteration} of the WGAN-GP toy run as `training.toy.train_toy` does it: its
     networks (hybridized, as there), Adam settings, penalty weight and `critic_step` arguments. The
     critic and generator iterations copy a fixed real batch and fresh numpy noise to the device each
@@ -93,7 +105,7 @@ def toy_iterations(batch, hidden, n_hidden, seed=0):
     from gluon_wgan.training.steps import critic_step, generator_step
     mx.random.seed(seed)
     rng = np.random.RandomState(seed)
-    generator, critic = toy.build_mlps(hidden, n_hidden)
+    generator, critic = toy.build_mlps(hidden, n_hidden, dtype=dtype)
     generator.hybridize()
     critic.hybridize()
     s, rule = toy.SETTINGS["wgan-gp"], METHODS["wgan-gp"]
@@ -124,12 +136,13 @@ def torch_iterations(group, threads=0, toy_sizes=TOY):
         torch.set_num_threads(threads)
     from torch_reference import iterations, toy_iterations as torch_toy
     torch.manual_seed(0)
+    networks, dtype = networks_and_dtype(group)
     fns = {}
-    if group == "dcgan":
+    if networks == "dcgan":
         for method in ("wgan", "wgan-gp"):
-            fns[(method, "critic")], fns[(method, "gen")] = iterations(method)
+            fns[(method, "critic")], fns[(method, "gen")] = iterations(method, dtype=dtype)
     else:
-        critic_iter, gen_iter = torch_toy(**toy_sizes)
+        critic_iter, gen_iter = torch_toy(**toy_sizes, dtype=dtype)
 
         def loop_iter():
             for _ in range(TOY_CRITIC_ITERS):
@@ -216,6 +229,12 @@ def summary(samples):
             per_round = [a / b for a, b in zip(samples["dcgan wgan-gp critic"][side],
                                                samples["dcgan wgan critic"][side])]
             out[f"dcgan wgan-gp / wgan critic ({side})"] = statistics.median(per_round)
+    for figure in samples:   # each framework's bfloat16 time over its float32 time, per round
+        plain = figure.replace("-bf16 ", " ", 1)
+        if "-bf16 " in figure and plain in samples:
+            for side in ("mxnet", "torch"):
+                per_round = [a / b for a, b in zip(samples[figure][side], samples[plain][side])]
+                out[f"{figure} / float32 ({side})"] = statistics.median(per_round)
     return out
 
 
@@ -237,6 +256,9 @@ def markdown(result):
             step = "loop (5 critic + 1 generator)" if f.step == "loop" else f.step
             lines.append(f"| {f.method} {step} iteration | {r['mxnet']:.4f} | {r['torch']:.4f} | "
                          f"{r['ratio']:.2f} ({r['ratio_min']:.2f}-{r['ratio_max']:.2f}) |")
+            if f"{f.key} / float32 (mxnet)" in s:
+                lines.append(f"| ... its time / float32's | {s[f.key + ' / float32 (mxnet)']:.2f} | "
+                             f"{s[f.key + ' / float32 (torch)']:.2f} | |")
         if group == "dcgan" and "dcgan wgan-gp / wgan critic (mxnet)" in s:
             lines.append(f"| WGAN-GP / WGAN critic iteration | {s['dcgan wgan-gp / wgan critic (mxnet)']:.2f} | "
                          f"{s['dcgan wgan-gp / wgan critic (torch)']:.2f} | |")
@@ -246,8 +268,9 @@ def markdown(result):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--torch-python", help="python of an environment with torch (required)")
-    parser.add_argument("--only", nargs="+", choices=tuple(GROUPS), default=list(GROUPS),
-                        help="groups of figures to time (default: all)")
+    parser.add_argument("--only", nargs="+", choices=tuple(GROUPS), default=DEFAULT_GROUPS,
+                        help="groups of figures to time; a -bf16 group runs this package with --dtype "
+                             "bfloat16 and PyTorch under autocast (default: %(default)s)")
     parser.add_argument("--rounds", type=int, default=10, help="rounds of all figures (default: 10)")
     parser.add_argument("--number", type=int, default=2, help="iterations per sample (default: 2)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations per figure first")

@@ -72,7 +72,7 @@ def vs_torch():
 def test_vs_torch_summary_takes_medians_of_per_round_ratios(vs_torch):
     """vs_torch.py's arithmetic on made-up samples (running it needs torch, not a dependency)."""
     vs = vs_torch
-    samples = {f.key: {"mxnet": [1.0, 2.0, 6.0], "torch": [2.0, 2.0, 3.0]} for f in vs.FIGURES}
+    samples = {f.key: {"mxnet": [1.0, 2.0, 6.0], "torch": [2.0, 2.0, 3.0]} for f in vs.GROUPS["dcgan"] + vs.GROUPS["toy"]}
     samples["dcgan wgan critic"] = {"mxnet": [0.5, 1.0, 1.0], "torch": [1.0, 1.0, 1.0]}
     s = vs.summary(samples)
     # per-round ratios 0.5, 1, 2: median 1, range 0.5-2
@@ -106,6 +106,27 @@ def test_vs_torch_serves_the_toy_iterations_at_toy_sizes(vs_torch):
     ready, *replies = [json.loads(line) for line in out.getvalue().splitlines()]
     assert ready["ready"] and ready["framework"] == "mxnet"
     assert len(replies) == len(vs_torch.GROUPS["toy"]) and all(r["seconds"] > 0 for r in replies)
+
+
+def test_vs_torch_reports_each_frameworks_bfloat16_over_float32(vs_torch):
+    samples = {f.key: {"mxnet": [2.0, 4.0], "torch": [1.0, 1.0]} for f in vs_torch.GROUPS["toy"]}
+    samples.update({f.key: {"mxnet": [1.0, 1.0], "torch": [0.5, 1.0]} for f in vs_torch.GROUPS["toy-bf16"]})
+    s = vs_torch.summary(samples)
+    assert s["toy-bf16 wgan-gp critic / float32 (mxnet)"] == pytest.approx(0.375)   # rounds 0.5, 0.25
+    assert s["toy-bf16 wgan-gp critic / float32 (torch)"] == pytest.approx(0.75)    # rounds 0.5, 1
+    info = dict(mxnet=dict(version="1.9.1", threads="1"), torch=dict(version="2", threads=2))
+    text = vs_torch.markdown(dict(machine="m", rounds=2, number=1, summary=s,
+                                  workers={"toy": info, "toy-bf16": info}))
+    assert "bfloat16 (PyTorch: autocast)" in text and "| ... its time / float32's | 0.38 | 0.75 | |" in text
+
+
+def test_vs_torch_serves_the_bfloat16_toy(vs_torch):
+    requests = "".join(json.dumps(dict(method=f.method, step=f.step, number=1)) + "\n"
+                       for f in vs_torch.GROUPS["toy-bf16"])
+    out = io.StringIO()
+    vs_torch.serve("mxnet", "toy-bf16", warmup=1, toy_sizes=dict(batch=8, hidden=8, n_hidden=3),
+                   stdin=io.StringIO(requests), stdout=out)
+    assert len(out.getvalue().splitlines()) == 1 + len(vs_torch.GROUPS["toy-bf16"])
 
 
 def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
