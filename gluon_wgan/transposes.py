@@ -145,9 +145,9 @@ def _dense(layer, h):
     out = nd.FullyConnected(h, weight, *biases, no_bias=layer.bias is None, num_hidden=weight.shape[0])
 
     def transpose(g):
-        # g W as FullyConnected(g, W^T), oneDNN's forward and backward, rather than dot(g, W), which
-        # MXNet's wheel runs (forward and backward) in its OpenBLAS: up to 4x slower on Intel CPUs. The
-        # transposed copy of W costs a tenth of the product (benchmarks/README.md).
+        # g W as FullyConnected(g, W^T), which oneDNN runs forward and backward, rather than dot(g, W),
+        # which MXNet's wheel runs in OpenBLAS, several times slower on Intel CPUs; the transposed copy
+        # of W costs little beside the product (benchmarks/README.md).
         return nd.FullyConnected(g, nd.transpose(weight), no_bias=True, num_hidden=weight.shape[1]
                                  ).reshape(h.shape)
     return out, transpose
