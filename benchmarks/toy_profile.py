@@ -2,6 +2,7 @@
 
     python benchmarks/toy_profile.py                  # the toy's default thread count (one)
     python benchmarks/toy_profile.py --threads 2 --loops 20
+    python benchmarks/toy_profile.py --transposes     # one dense transpose: dot against FullyConnected
 
 Builds the toy run's networks, optimizer and steps (`vs_torch.toy_iterations`: MLP 3 x 512 ReLU,
 batch 256, Adam(1e-4, 0.5, 0.9), lambda 0.1), warms up, then runs `--loops` loop iterations of 5
@@ -9,6 +10,11 @@ critic + 1 generator iterations (the batches copied at once, as the toy runs do)
 `mx.profiler` (aggregate statistics) and prints, per loop iteration, the wall milliseconds and the
 operator milliseconds of each kind of work (the kinds are `KINDS`; "not in operators" is wall
 minus all operator time: Python and the engine while no operator runs).
+
+`--transposes` times instead one of the penalty's dense transposes at the toy's size, g W for g
+(256, 512) and W (512, 512), forward and backward (both gradients), written as `dot(g, W)` (what
+the package did before issue 25; MXNet's wheel runs it in OpenBLAS) and as
+`FullyConnected(g, transpose(W))` (oneDNN, and what it does now), alternating.
 """
 import argparse
 import json
@@ -69,14 +75,48 @@ def profile(loops, warmup, sizes=TOY):
     return out
 
 
+def time_transposes(repeats=5, number=50, rows=TOY["batch"], units=TOY["hidden"]):
+    """{way: [ms per forward + backward, one per repeat]} of g W, alternating the two ways."""
+    from mxnet import autograd, nd
+    g, w = nd.random.normal(shape=(rows, units)), nd.random.normal(shape=(units, units))
+    head = nd.random.normal(shape=(rows, units))
+    for x in (g, w):
+        x.attach_grad()
+    ways = {"dot": lambda: nd.dot(g, w),
+            "FullyConnected(g, transpose(W))": lambda: nd.FullyConnected(g, nd.transpose(w), no_bias=True,
+                                                                         num_hidden=units)}
+    out = {name: [] for name in ways}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            def once():
+                with autograd.record():
+                    product = way()
+                product.backward(head)
+            once()
+            mx.nd.waitall()
+            start = time.perf_counter()
+            for _ in range(number):
+                once()
+            mx.nd.waitall()
+            out[name].append((time.perf_counter() - start) * 1e3 / number)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_threads_flag(parser, "one, the toy's default")
     parser.add_argument("--loops", type=int, default=10, help="profiled loop iterations (5 critic + 1 generator)")
     parser.add_argument("--warmup", type=int, default=2, help="unprofiled loop iterations first")
+    parser.add_argument("--transposes", action="store_true",
+                        help="time one dense transpose with dot and with FullyConnected instead")
     args = parser.parse_args(argv)
     if args.loops < 1 or args.warmup < 0:
         parser.error("--loops must be >= 1 and --warmup >= 0")
+    if args.transposes:
+        for name, samples in time_transposes().items():
+            print(f"{name}: forward + backward {min(samples):.2f}-{max(samples):.2f} ms "
+                  f"(median {sorted(samples)[len(samples) // 2]:.2f}), {os.environ.get('OMP_NUM_THREADS')} thread(s)")
+        return 0
     out = profile(args.loops, args.warmup)
     wall = out["wall"]
     print(f"toy WGAN-GP, MXNet {mx.__version__}, {os.environ.get('OMP_NUM_THREADS')} thread(s); "

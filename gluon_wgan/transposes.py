@@ -99,8 +99,9 @@ def _value(param, h):
 
 def row_matmul(g, w):
     """g (N, K) times w (K, M), in g's dtype, as FullyConnected(g, w^T): oneDNN's forward and backward,
-    where `dot` runs (forward and backward) in the wheel's OpenBLAS, up to 4x slower on Intel CPUs,
-    and has no bfloat16. The transposed copy of w costs a tenth of the product (benchmarks/README.md)."""
+    where `dot` runs (forward and backward) in the wheel's OpenBLAS, several times slower on Intel
+    CPUs, and has no bfloat16. The transposed copy of w costs little beside the product
+    (benchmarks/README.md)."""
     return nd.FullyConnected(g, _transposed(w), no_bias=True, num_hidden=w.shape[1])
 
 

@@ -148,3 +148,9 @@ def test_toy_profile_sorts_the_operators_into_kinds(monkeypatch):
     profile = _load("toy_profile").profile(loops=1, warmup=1, sizes=dict(batch=8, hidden=8, n_hidden=3))
     assert profile["dense products, forward"] > 0 and profile["Adam"] > 0
     assert sum(ms for kind, ms in profile.items() if kind != "wall") == pytest.approx(profile["wall"])
+
+
+def test_toy_profile_times_both_ways_of_a_dense_transpose(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(ROOT, "benchmarks"))
+    times = _load("toy_profile").time_transposes(repeats=2, number=1, rows=4, units=8)
+    assert set(times) == {"dot", "FullyConnected(g, transpose(W))"} and all(len(v) == 2 for v in times.values())
