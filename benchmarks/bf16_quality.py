@@ -111,6 +111,8 @@ def main(argv=None):
     parser.add_argument("--toy-iters", type=int, default=1000, help="generator iterations of each toy run")
     parser.add_argument("--image-iters", type=int, default=2500, help="generator iterations of each image run")
     parser.add_argument("--only", choices=("toy", "images"), nargs="+", default=["toy", "images"])
+    parser.add_argument("--dtypes", choices=DTYPES, nargs="+", default=list(DTYPES),
+                        help="run these only (two calls, one per dtype, share two cores); gather with both")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 iterations each: a smoke check")
     args = parser.parse_args(argv)
     if args.quick:
@@ -118,7 +120,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results = dict(seeds=args.seeds, toy_iters=args.toy_iters, image_iters=args.image_iters, toy=[], images=[])
     for seed in args.seeds:
-        for dtype in DTYPES:
+        for dtype in args.dtypes:
             if "toy" in args.only:
                 folder = os.path.join(args.out, f"toy_{dtype}_seed{seed}")
                 results["toy"].append(dict(dtype=dtype, seed=seed, **run_toy(folder, dtype, seed, args.toy_iters)))
