@@ -68,17 +68,30 @@ def pixel_w1(folder):
     use_threads(1)   # before MXNet loads (a no-op once it has)
     import mxnet as mx
     import numpy as np
-    from gluon_wgan.data import get_dataset
     from gluon_wgan.metrics import wasserstein1
     from gluon_wgan.training.evaluate import load_generator
     generator, cfg = load_generator(folder)
     z = mx.nd.array(np.random.RandomState(1234).standard_normal((W1_POINTS, cfg["nz"])))
     with mx.autograd.predict_mode():
         fake = np.concatenate([generator(z[i:i + 100]).asnumpy() for i in range(0, W1_POINTS, 100)])
-    data = get_dataset(cfg["dataset"], image_size=cfg["image_size"])
-    picks = np.random.RandomState(4321).choice(len(data), W1_POINTS, replace=False)
-    real = np.stack([data[int(i)][0] if isinstance(data[int(i)], tuple) else data[int(i)] for i in picks])
-    return wasserstein1(fake.reshape(W1_POINTS, -1), np.asarray(real).reshape(W1_POINTS, -1))
+    real = real_images(cfg["dataset"], cfg["image_size"], seed=4321)
+    return wasserstein1(fake.reshape(W1_POINTS, -1), real.reshape(W1_POINTS, -1))
+
+
+def real_images(dataset, image_size, seed):
+    """W1_POINTS images of `dataset` picked at random by `seed`, as numpy."""
+    import numpy as np
+    from gluon_wgan.data import get_dataset
+    data = get_dataset(dataset, image_size=image_size)
+    picks = np.random.RandomState(seed).choice(len(data), W1_POINTS, replace=False)
+    return np.stack([np.asarray(data[int(i)]) for i in picks])
+
+
+def pixel_w1_floor(dataset="shapes-simple", image_size=32):
+    """Exact W1 between two independent real sets: what a perfect generator would score."""
+    from gluon_wgan.metrics import wasserstein1
+    a, b = (real_images(dataset, image_size, seed).reshape(W1_POINTS, -1) for seed in (4321, 8765))
+    return wasserstein1(a, b)
 
 
 def plot(results, path):
@@ -87,7 +100,19 @@ def plot(results, path):
     import matplotlib.pyplot as plt
     colours = {"float32": "tab:blue", "bfloat16": "tab:orange"}
     panels = [("toy", None)] + [("images", m) for m in IMAGE_METHODS]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.8))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(4.6 * (len(panels) + 1), 3.8))
+    final = axes[-1]    # each image run's final pixel-space W1, float32 and bfloat16 side by side
+    for i, method in enumerate(IMAGE_METHODS):
+        for j, dtype in enumerate(DTYPES):
+            values = [r["pixel_w1"] for r in results["images"] if r["method"] == method and r["dtype"] == dtype]
+            final.plot([2 * i + 0.3 * j] * len(values), values, "o", color=colours[dtype],
+                       label=dtype if i == 0 else None)
+    if "pixel_w1_floor" in results:
+        final.axhline(results["pixel_w1_floor"], color="gray", ls="--", lw=1, label="real vs real")
+    final.set_xticks([2 * i + 0.15 for i in range(len(IMAGE_METHODS))], IMAGE_METHODS)
+    final.set_ylabel("exact W1 in pixel space, 1,000 vs 1,000")
+    final.set_title(f"32x32 shapes after {results['image_iters']} iterations")
+    final.legend()
     for ax, (kind, method) in zip(axes, panels):
         for run in results[kind]:
             if method and run["method"] != method:
@@ -128,6 +153,8 @@ def main(argv=None):
                 folder = os.path.join(args.out, f"images_{method}_{dtype}_seed{seed}")
                 results["images"].append(dict(dtype=dtype, seed=seed, method=method,
                                               **run_images(folder, method, dtype, seed, args.image_iters)))
+    if results["images"]:
+        results["pixel_w1_floor"] = pixel_w1_floor()
     with open(os.path.join(args.out, "quality.json"), "w") as f:
         json.dump(results, f, indent=1)
     for kind in ("toy", "images"):
