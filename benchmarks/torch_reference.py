@@ -81,24 +81,34 @@ def iterations(method, batch=64, nz=100, dtype="float32"):
         with autocast(dtype):
             loss = D(fake).float().mean() - D(real).float().mean()
             if method == "wgan-gp":
-                alpha = torch.rand(batch, 1, 1, 1)
-                x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-                (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-                loss = loss + 10 * ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
+                loss = loss + gradient_penalty(D, real, fake, torch.rand(batch, 1, 1, 1), 10)
         loss.backward()
         opt_d.step()
 
     def gen_iter():
-        for p in D.parameters():
-            p.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        with autocast(dtype):
-            loss = -D(G(torch.randn(batch, nz, 1, 1))).float().mean()
-        loss.backward()
-        opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
+        generator_update(G, D, opt_g, torch.randn(batch, nz, 1, 1), dtype)
     return critic_iter, gen_iter
+
+
+def gradient_penalty(D, real, fake, alpha, weight):
+    """weight * mean (||grad D(x_hat)|| - 1)^2 at the interpolates, by double backprop (under the
+    caller's autocast); the norms in float32."""
+    x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+    return weight * ((grad.float().flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def generator_update(G, D, opt_g, z, dtype):
+    """One generator update on noise z, the critic's weights not differentiated."""
+    for p in D.parameters():
+        p.requires_grad_(False)
+    opt_g.zero_grad(set_to_none=True)
+    with autocast(dtype):
+        loss = -D(G(z)).float().mean()
+    loss.backward()
+    opt_g.step()
+    for p in D.parameters():
+        p.requires_grad_(True)
 
 
 def mlp(in_units, out_units, hidden=512, n_hidden=3):
@@ -132,23 +142,12 @@ def toy_iterations(batch=256, hidden=512, n_hidden=3, nz=2, gp_weight=0.1, seed=
         opt_d.zero_grad(set_to_none=True)
         with autocast(dtype):
             loss = D(fake).float().mean() - D(real).float().mean()
-            alpha = torch.rand(batch, 1)
-            x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-            (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
-            loss = loss + gp_weight * ((grad.float().norm(dim=1) - 1) ** 2).mean()
+            loss = loss + gradient_penalty(D, real, fake, torch.rand(batch, 1), gp_weight)
         loss.backward()
         opt_d.step()
 
     def gen_iter():
-        for p in D.parameters():
-            p.requires_grad_(False)
-        opt_g.zero_grad(set_to_none=True)
-        with autocast(dtype):
-            loss = -D(G(noise())).float().mean()
-        loss.backward()
-        opt_g.step()
-        for p in D.parameters():
-            p.requires_grad_(True)
+        generator_update(G, D, opt_g, noise(), dtype)
     return critic_iter, gen_iter
 
 

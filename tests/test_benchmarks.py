@@ -96,16 +96,18 @@ def test_vs_torch_markdown_lists_only_the_groups_timed(vs_torch):
     assert "DCGAN" not in text and "WGAN-GP / WGAN" not in text
 
 
-def test_vs_torch_serves_the_toy_iterations_at_toy_sizes(vs_torch):
-    """The MXNet toy worker answers each figure's request with seconds per iteration (none asserted)."""
+@pytest.mark.parametrize("group", ["toy", "toy-bf16"])
+def test_vs_torch_serves_the_toy_iterations_at_toy_sizes(vs_torch, group):
+    """The MXNet toy worker, float32 or bfloat16, answers each figure's request with seconds per
+    iteration (none asserted)."""
     requests = "".join(json.dumps(dict(method=f.method, step=f.step, number=2)) + "\n"
-                       for f in vs_torch.GROUPS["toy"])
+                       for f in vs_torch.GROUPS[group])
     out = io.StringIO()
-    vs_torch.serve("mxnet", "toy", warmup=1, toy_sizes=dict(batch=8, hidden=8, n_hidden=3),
+    vs_torch.serve("mxnet", group, warmup=1, toy_sizes=dict(batch=8, hidden=8, n_hidden=3),
                    stdin=io.StringIO(requests), stdout=out)
     ready, *replies = [json.loads(line) for line in out.getvalue().splitlines()]
     assert ready["ready"] and ready["framework"] == "mxnet"
-    assert len(replies) == len(vs_torch.GROUPS["toy"]) and all(r["seconds"] > 0 for r in replies)
+    assert len(replies) == len(vs_torch.GROUPS[group]) and all(r["seconds"] > 0 for r in replies)
 
 
 def test_vs_torch_reports_each_frameworks_bfloat16_over_float32(vs_torch):
@@ -118,15 +120,6 @@ def test_vs_torch_reports_each_frameworks_bfloat16_over_float32(vs_torch):
     text = vs_torch.markdown(dict(machine="m", rounds=2, number=1, summary=s,
                                   workers={"toy": info, "toy-bf16": info}))
     assert "bfloat16 (PyTorch: autocast)" in text and "| ... its time / float32's | 0.38 | 0.75 | |" in text
-
-
-def test_vs_torch_serves_the_bfloat16_toy(vs_torch):
-    requests = "".join(json.dumps(dict(method=f.method, step=f.step, number=1)) + "\n"
-                       for f in vs_torch.GROUPS["toy-bf16"])
-    out = io.StringIO()
-    vs_torch.serve("mxnet", "toy-bf16", warmup=1, toy_sizes=dict(batch=8, hidden=8, n_hidden=3),
-                   stdin=io.StringIO(requests), stdout=out)
-    assert len(out.getvalue().splitlines()) == 1 + len(vs_torch.GROUPS["toy-bf16"])
 
 
 def test_fig3_cost_counts_the_cifar_networks_multiply_adds():
