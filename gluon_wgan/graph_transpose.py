@@ -164,15 +164,23 @@ _graphs = weakref.WeakKeyDictionary()
 
 
 def critic_graph(critic, device_type="cpu"):
-    """The critic's `CriticGraph`, traced once per critic and device type; raises `ValueError` naming
+    """The critic's `CriticGraph`, traced once per critic, device type and compute dtypes of its
+    layers (`models.precision.set_compute_dtype` changes the operators); raises `ValueError` naming
     the first operator that has no exact transpose."""
-    per_device = _graphs.setdefault(critic, {})
-    if device_type not in per_device:
+    per_key = _graphs.setdefault(critic, {})
+    key = (device_type, _compute_dtypes(critic))
+    if key not in per_key:
         graph = CriticGraph(critic)
         for i, reason in graph.problems():
             graph.refuse(i, reason)
-        per_device[device_type] = graph
-    return per_device[device_type]
+        per_key[key] = graph
+    return per_key[key]
+
+
+def _compute_dtypes(block):
+    """The `compute_dtype` of every layer below `block` that has one, in order."""
+    own = (getattr(block, "compute_dtype", None),)
+    return own + tuple(d for child in compat.child_blocks(block) for d in _compute_dtypes(child))
 
 
 def input_gradient(critic, x):

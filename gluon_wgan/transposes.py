@@ -107,7 +107,7 @@ def row_matmul(g, w):
 
 def _transposed(w):
     """w^T; a bfloat16 w through float32 (exact both ways): MXNet 1.9.1's `transpose` of a bfloat16
-    array crashes, and `swapaxes` took 10-20x as long as `transpose`."""
+    array crashes in backward, and its `swapaxes` is far slower (benchmarks/README.md)."""
     if w.dtype != BFLOAT16:
         return nd.transpose(w)
     return nd.amp_cast(nd.transpose(nd.amp_cast(w, dtype="float32")), dtype=BFLOAT16)

@@ -21,11 +21,6 @@ from .choices import COMPUTE_DTYPES
 BFLOAT16 = np.dtype([("bfloat16", np.uint16)])   # MXNet 1.9.1's name for it (mxnet.contrib.amp)
 
 
-def numpy_dtype(name):
-    """The array dtype of a compute dtype's name."""
-    return BFLOAT16 if name == "bfloat16" else np.dtype(name)
-
-
 class _Cast:
     """Mixin: the layer's operator runs on casts to `compute_dtype`; its output is float32."""
 
@@ -74,8 +69,8 @@ def set_compute_dtype(net, dtype):
     """Make the package's convolution, transposed-convolution and dense layers of `net` compute in
     `dtype` ('float32' or 'bfloat16'); returns how many layers it set.
 
-    Parameters keep their float32 dtype. Call it before the network's first forward pass, or
-    call `hybridize()` again after it (the graph is traced anew either way).
+    Parameters keep their float32 dtype. The network's hybridized graph is traced anew at its next
+    call, and `gradient_penalty` reads the critic's operators anew.
     """
     if dtype not in COMPUTE_DTYPES:
         raise ValueError(f"compute dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {dtype!r}")

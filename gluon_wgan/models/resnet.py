@@ -92,8 +92,8 @@ class Conv(nn.HybridBlock):
         fan_in, fan_out = in_channels * kernel ** 2, channels * kernel ** 2 / stride ** 2
         with self.name_scope():
             self.conv = Conv2D(channels, kernel, strides=stride, padding=before if before == after else 0,
-                                  in_channels=in_channels, use_bias=use_bias,
-                                  weight_initializer=_weight_init(init, fan_in, fan_out, gain))
+                               in_channels=in_channels, use_bias=use_bias,
+                               weight_initializer=_weight_init(init, fan_in, fan_out, gain))
 
     def hybrid_forward(self, F, x):
         if self.pad_width is not None:
@@ -111,7 +111,7 @@ class Deconv(nn.HybridBlock):
         fan_in, fan_out = in_channels * kernel ** 2 / 4, channels * kernel ** 2
         with self.name_scope():
             self.deconv = Conv2DTranspose(channels, kernel, strides=2, in_channels=in_channels,
-                                             weight_initializer=_weight_init(init, fan_in, fan_out, gain))
+                                          weight_initializer=_weight_init(init, fan_in, fan_out, gain))
 
     def hybrid_forward(self, F, x):
         y = self.deconv(x)

@@ -53,11 +53,12 @@ def build_models(cfg, ctx):
     """The generator and critic named by `cfg`, initialized on `ctx` (one or a list) with DCGANInit, except
     the layers that carry their own initializer (the ResNets under --init tflib)."""
     generator, critic = build_generator(cfg), build_critic(cfg)
+    for net in (generator, critic):
+        set_compute_dtype(net, cfg.dtype)    # first: the penalty's check reads the critic's casts
     if METHODS[cfg.method].penalty:
         from ..penalty import check_penalty_support
         check_penalty_support(critic)
     for net in (generator, critic):
-        set_compute_dtype(net, cfg.dtype)
         net.initialize(DCGANInit(), ctx=ctx)
         if cfg.hybridize:
             net.hybridize(static_alloc=True, static_shape=True)

@@ -31,6 +31,8 @@ from ..utils.files import atomic_write, atomic_write_json, check_writable_dir
 from ..metrics.fid_inception import FIDInceptionFeatures
 from ..metrics.fid_weights import WEIGHTS_FILE as FID_WEIGHTS_FILE
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
+from ..models.precision import set_compute_dtype
+from ..utils.cpu import bfloat16_problem
 from . import checkpoint
 from .build import build_generator
 from .choices import INCEPTIONS, sample_count_problems
@@ -306,6 +308,7 @@ def _load(run_dir, ctx):
         if not isinstance(config, dict):
             raise ValueError(f"a JSON {type(config).__name__}, not an object of options")
         generator = build_generator(from_dict(config))
+        set_compute_dtype(generator, _evaluation_dtype(config.get("dtype", "float32"), ctx))
     except (ValueError, KeyError, TypeError) as err:  # json's JSONDecodeError is a ValueError
         raise ValueError(f"run folder {run_dir!r}: cannot build its generator from {config_path} "
                          f"({type(err).__name__}: {err})") from None
@@ -322,6 +325,13 @@ def _load(run_dir, ctx):
                              f"{config_path} ({reason[:200]})") from None
     generator.hybridize()
     return generator, config, gen_iter
+
+
+def _evaluation_dtype(dtype, ctx):
+    """The run's compute dtype, as its in-training evaluations used it; float32 where bfloat16 cannot
+    run (a GPU, a CPU without it): the same weights, rounded differently (docs/performance.md)."""
+    on_gpu = ctx is not None and ctx.device_type != "cpu"
+    return "float32" if dtype == "bfloat16" and (on_gpu or bfloat16_problem()) else dtype
 
 
 def _read_checkpoint(run_dir):
