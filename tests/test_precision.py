@@ -121,6 +121,7 @@ def test_set_compute_dtype_counts_layers_keeps_float32_parameters_and_checkpoint
             np.testing.assert_array_equal(a.data().asnumpy(), b.data().asnumpy())
 
 
+@needs_bfloat16
 def test_set_compute_dtype_refuses_what_it_cannot_compute():
     with pytest.raises(ValueError, match="compute dtype must be one of float32, bfloat16, got 'float16'"):
         set_compute_dtype(DCGANCritic(16, ndf=8), "float16")
@@ -128,6 +129,13 @@ def test_set_compute_dtype_refuses_what_it_cannot_compute():
     with pytest.raises(ValueError, match="grouped: only NCHW, ungrouped, undilated transposed"):
         set_compute_dtype(grouped, "bfloat16")
     assert grouped.compute_dtype == "float32"
+
+
+def test_set_compute_dtype_refuses_bfloat16_on_a_cpu_without_it(monkeypatch):
+    monkeypatch.setattr(precision, "bfloat16_problem", lambda: "--dtype bfloat16 needs a CPU with bfloat16")
+    with pytest.raises(ValueError, match="needs a CPU with bfloat16"):
+        set_compute_dtype(DCGANCritic(16, ndf=8), "bfloat16")
+    assert set_compute_dtype(DCGANCritic(16, ndf=8), "float32") == 3
 
 
 # ------------------------------------------------------------------------ the penalty in bfloat16

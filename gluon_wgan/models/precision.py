@@ -16,6 +16,7 @@ from mxnet import autograd, nd
 from mxnet.gluon import nn
 
 from .. import compat
+from ..utils.cpu import bfloat16_problem
 from .choices import COMPUTE_DTYPES
 
 BFLOAT16 = np.dtype([("bfloat16", np.uint16)])   # MXNet 1.9.1's name for it (mxnet.contrib.amp)
@@ -74,6 +75,8 @@ def set_compute_dtype(net, dtype):
     """
     if dtype not in COMPUTE_DTYPES:
         raise ValueError(f"compute dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {dtype!r}")
+    for problem in filter(None, [bfloat16_problem()] if dtype == "bfloat16" else []):
+        raise ValueError(problem)
     blocks = _all_blocks(net)
     layers = [b for b in blocks if isinstance(b, _LAYERS)]
     for layer in layers:
