@@ -27,6 +27,7 @@ from gluon_wgan.utils.threads import add_threads_flag, threads_from_argv, use_th
 use_threads(threads_from_argv(sys.argv[1:]), small=True)   # the toy's default; before MXNet loads
 import mxnet as mx  # noqa: E402
 
+from run import measure  # noqa: E402
 from vs_torch import TOY, TOY_CRITIC_ITERS, toy_iterations  # noqa: E402
 
 # Operator name -> kind of work. The dense products are every FullyConnected (the networks' layers,
@@ -92,13 +93,7 @@ def time_transposes(repeats=5, number=50, rows=TOY["batch"], units=TOY["hidden"]
                 with autograd.record():
                     product = way()
                 product.backward(head)
-            once()
-            mx.nd.waitall()
-            start = time.perf_counter()
-            for _ in range(number):
-                once()
-            mx.nd.waitall()
-            out[name].append((time.perf_counter() - start) * 1e3 / number)
+            out[name].append(measure(once, repeats=1, warmup=1, number=number)["median"] * 1e3)
     return out
 
 

@@ -49,6 +49,14 @@ def child_blocks(block):
     return list(block._children.values())
 
 
+def all_blocks(block):
+    """`block` and every block below it, parents before their children, in registration order."""
+    found = [block]
+    for child in child_blocks(block):
+        found += all_blocks(child)
+    return found
+
+
 def clear_cached_graph(block):
     """Make a HybridBlock trace its graph anew at its next call (Gluon's own `cast()` does this)."""
     block._clear_cached_op()

@@ -210,12 +210,15 @@ class TrainConfig:
 
 
 def bfloat16_problems(ctx):
-    """Why `--dtype bfloat16` cannot run on `ctx` here, if it cannot."""
+    """Why `--dtype bfloat16` cannot run on `ctx` (a --ctx string such as 'cpu' or 'gpu(0)') here,
+    if it cannot."""
     if "gpu" in ctx:
         yield (f"--dtype bfloat16 runs on CPUs only (MXNet 1.9.1's bfloat16 operators are oneDNN's), got "
                f"--ctx {ctx}; use --dtype float32 on a GPU")
-    else:
-        yield from filter(None, [bfloat16_problem()])
+        return
+    cpu_problem = bfloat16_problem()
+    if cpu_problem:
+        yield cpu_problem
 
 
 def flag(name):

@@ -151,13 +151,7 @@ def _first_output(out):
 
 def _layer_names(critic):
     """{block prefix: (block name, class name)} of every block in the critic."""
-    found, stack = {}, [critic]
-    while stack:
-        block = stack.pop()
-        if block.prefix:
-            found[block.prefix] = (block.name, type(block).__name__)
-        stack.extend(compat.child_blocks(block))
-    return found
+    return {block.prefix: (block.name, type(block).__name__) for block in compat.all_blocks(critic) if block.prefix}
 
 
 _graphs = weakref.WeakKeyDictionary()
@@ -177,10 +171,9 @@ def critic_graph(critic, device_type="cpu"):
     return per_key[key]
 
 
-def _compute_dtypes(block):
-    """The `compute_dtype` of every layer below `block` that has one, in order."""
-    own = (getattr(block, "compute_dtype", None),)
-    return own + tuple(d for child in compat.child_blocks(block) for d in _compute_dtypes(child))
+def _compute_dtypes(critic):
+    """The `compute_dtype` of every layer of the critic that has one, in order."""
+    return tuple(getattr(block, "compute_dtype", None) for block in compat.all_blocks(critic))
 
 
 def input_gradient(critic, x):

@@ -45,6 +45,14 @@ def test_is_hybridized_follows_hybridize():
     assert not compat.is_hybridized(net)
 
 
+def test_all_blocks_lists_parents_before_children_in_registration_order():
+    inner = nn.HybridSequential(prefix="inner_")
+    inner.add(nn.Dense(2, prefix="b_"), nn.Dense(2, prefix="c_"))
+    outer = nn.HybridSequential(prefix="outer_")
+    outer.add(nn.Dense(2, prefix="a_"), inner, nn.Dense(2, prefix="d_"))
+    assert [b.prefix for b in compat.all_blocks(outer)] == ["outer_", "a_", "inner_", "b_", "c_", "d_"]
+
+
 def test_leaky_slope():
     layer = nn.LeakyReLU(0.2)
     x = nd.array([-1.0, 2.0])

@@ -75,9 +75,10 @@ def set_compute_dtype(net, dtype):
     """
     if dtype not in COMPUTE_DTYPES:
         raise ValueError(f"compute dtype must be one of {', '.join(COMPUTE_DTYPES)}, got {dtype!r}")
-    for problem in filter(None, [bfloat16_problem()] if dtype == "bfloat16" else []):
-        raise ValueError(problem)
-    blocks = _all_blocks(net)
+    cpu_problem = bfloat16_problem() if dtype == "bfloat16" else ""
+    if cpu_problem:
+        raise ValueError(cpu_problem)
+    blocks = compat.all_blocks(net)
     layers = [b for b in blocks if isinstance(b, _LAYERS)]
     for layer in layers:
         problem = _problem(layer) if dtype != "float32" else ""
@@ -89,14 +90,6 @@ def set_compute_dtype(net, dtype):
         if isinstance(block, nn.HybridBlock):
             compat.clear_cached_graph(block)
     return len(layers)
-
-
-def _all_blocks(net):
-    """`net` and every block below it."""
-    blocks = [net]
-    for child in compat.child_blocks(net):
-        blocks += _all_blocks(child)
-    return blocks
 
 
 def _problem(layer):

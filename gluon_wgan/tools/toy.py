@@ -109,9 +109,9 @@ def parse_args(argv=None):
         parser.error(problem)
     if args.dtype == "bfloat16" and args.figure != "train":
         parser.error(f"--dtype bfloat16 is for --figure train, got --figure {args.figure}")
-    if args.dtype == "bfloat16":
-        for problem in filter(None, [bfloat16_problem()]):
-            parser.error(problem)
+    cpu_problem = bfloat16_problem() if args.dtype == "bfloat16" else ""
+    if cpu_problem:
+        parser.error(cpu_problem)
     try:
         check_writable_dir(args.outdir, keep=False)   # the run makes it, once it starts
     except ValueError as err:

@@ -24,7 +24,7 @@ import zipfile
 import mxnet as mx
 import numpy as np
 
-from ..config import from_dict
+from ..config import bfloat16_problems, from_dict
 from ..data import BadRecord, get_dataset
 from ..utils.cache import cache_path
 from ..utils.files import atomic_write, atomic_write_json, check_writable_dir
@@ -32,7 +32,6 @@ from ..metrics.fid_inception import FIDInceptionFeatures
 from ..metrics.fid_weights import WEIGHTS_FILE as FID_WEIGHTS_FILE
 from ..metrics.inception import InceptionV3Features, RunningStatistics, frechet_distance, inception_score
 from ..models.precision import set_compute_dtype
-from ..utils.cpu import bfloat16_problem
 from . import checkpoint
 from .build import build_generator
 from .choices import INCEPTIONS, sample_count_problems
@@ -330,8 +329,8 @@ def _load(run_dir, ctx):
 def _evaluation_dtype(dtype, ctx):
     """The run's compute dtype, as its in-training evaluations used it; float32 where bfloat16 cannot
     run (a GPU, a CPU without it): the same weights, rounded differently (docs/performance.md)."""
-    on_gpu = ctx is not None and ctx.device_type != "cpu"
-    return "float32" if dtype == "bfloat16" and (on_gpu or bfloat16_problem()) else dtype
+    cannot = dtype == "bfloat16" and any(bfloat16_problems(str(ctx or mx.cpu())))
+    return "float32" if cannot else dtype
 
 
 def _read_checkpoint(run_dir):
